@@ -1,0 +1,201 @@
+//! Command line and environment, parsed once at start into typed structs.
+//!
+//! | variable | flag | default | meaning |
+//! |---|---|---|---|
+//! | `TEARSHEET_LISTEN` | `--listen` | `127.0.0.1:8000` | address the HTTP server binds |
+//! | `DATABASE_URL` | `--database-url` | (none: embedded cluster) | PostgreSQL to use |
+//! | `TEARSHEET_DATA_DIR` | `--data-dir` | `.data` | where the embedded cluster keeps its data |
+//! | `TEARSHEET_DB_MAX_CONNECTIONS` | `--db-max-connections` | `10` | size of each connection pool |
+//! | `TEARSHEET_DB_ACQUIRE_TIMEOUT_MS` | `--db-acquire-timeout-ms` | `5000` | wait for a free connection before failing |
+//! | `TEARSHEET_DB_CONNECT_RETRY_SECS` | `--db-connect-retry-secs` | `30` | keep retrying an unreachable database at start for this long |
+//! | `TEARSHEET_LOG` / `RUST_LOG` | | `info` | log filter (tracing `EnvFilter` syntax) |
+//! | `PG_BIN_DIR` | | (searched) | directory of `initdb`/`pg_ctl`/`postgres` for the embedded cluster |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tearsheet: a GraphQL API over trading-strategy backtest runs stored in PostgreSQL.
+///
+/// With no subcommand, `tearsheet` serves (same as `tearsheet serve`).
+#[derive(Debug, Parser)]
+#[command(name = "tearsheet", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Cli {
+    /// The subcommand to run; no subcommand means `serve` with the top-level flags.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API (the default). Runs pending migrations first.
+    Serve(ServeArgs),
+    /// Apply, roll back or list schema migrations.
+    Migrate(MigrateArgs),
+    /// Print the GraphQL schema (SDL) that the server serves; `schema.graphql` is its output.
+    Schema,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TEARSHEET_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+    /// Do not run pending migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+    /// When the database holds no runs, fill it with a few hundred synthetic runs first.
+    #[arg(long)]
+    pub demo: bool,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Up,
+    /// Roll back the newest applied migrations.
+    Down {
+        /// How many migrations to roll back.
+        #[arg(long, default_value_t = 1, conflicts_with = "all")]
+        steps: u32,
+        /// Roll back every migration (drops all of Tearsheet's tables and their data).
+        #[arg(long)]
+        all: bool,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+/// Where the database is and how to talk to it.
+#[derive(Debug, Args, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL. Without it, Tearsheet runs its own cluster in `--data-dir`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Data directory of the embedded PostgreSQL (used only without a database URL).
+    #[arg(long, env = "TEARSHEET_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// Maximum connections in each pool (reads and writes have a pool each).
+    #[arg(long, env = "TEARSHEET_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long a request waits for a free connection before it fails (milliseconds).
+    #[arg(long, env = "TEARSHEET_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_acquire_timeout_ms: u64,
+    /// At start, how long to keep retrying an unreachable database before giving up (seconds).
+    #[arg(long, env = "TEARSHEET_DB_CONNECT_RETRY_SECS", default_value_t = 30)]
+    pub db_connect_retry_secs: u64,
+}
+
+impl DatabaseArgs {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn connect_retry(&self) -> Duration {
+        Duration::from_secs(self.db_connect_retry_secs)
+    }
+}
+
+/// A database URL whose password never reaches `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL itself, for the connection pool only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `***`, for messages.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
+        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+                format!("{scheme}://{masked}@{host}{tail}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl(s.to_owned()))
+        } else {
+            Err("expected a postgres:// or postgresql:// URL".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        let url = DatabaseUrl::new("postgres://app:s3cret@db.example:5432/tearsheet?sslmode=require");
+        assert_eq!(url.redacted(), "postgres://app:***@db.example:5432/tearsheet?sslmode=require");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let no_password = DatabaseUrl::new("postgres://app@db/x");
+        assert_eq!(no_password.redacted(), "postgres://app@db/x");
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["tearsheet", "--listen", "127.0.0.1:9999"]).expect("parses");
+        match cli.into_command() {
+            Command::Serve(args) => assert_eq!(args.listen.port(), 9999),
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}

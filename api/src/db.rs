@@ -1,0 +1,161 @@
+//! Connecting to PostgreSQL: the embedded cluster or a given URL, the pools, migrations.
+//!
+//! Reads and writes get separate pools from the start. Today both point at the same
+//! server; read replicas (issue 9) change only where the read pool points, and a burst of
+//! slow reads can never take every connection a write needs.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use tearsheet_migration::{Migrator, MigratorTrait};
+
+use crate::config::{DatabaseArgs, DatabaseUrl};
+use crate::embedded_pg::{self, Cluster, ClusterSpec, EmbeddedPgError};
+
+/// Why the database could not be made ready at start.
+#[derive(Debug, thiserror::Error)]
+pub enum DbStartError {
+    #[error("embedded PostgreSQL: {0}")]
+    Embedded(#[from] EmbeddedPgError),
+    #[error("could not connect to {url} within {secs} s: {source}")]
+    Unreachable {
+        url: String,
+        secs: u64,
+        #[source]
+        source: sea_orm::DbErr,
+    },
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[source] sea_orm::DbErr),
+    #[error("preparing the embedded database failed: {0}")]
+    Prepare(#[source] sea_orm::DbErr),
+}
+
+/// The database a command works on, and the cluster behind it when it is the embedded one.
+/// Keep it alive as long as the database is in use: dropping it stops an embedded cluster.
+#[derive(Debug)]
+pub struct Provisioned {
+    pub url: DatabaseUrl,
+    pub cluster: Option<Cluster>,
+}
+
+/// Uses `DATABASE_URL` when given; otherwise starts (creating on first use) the embedded
+/// cluster in the data dir and its `tearsheet` database.
+pub async fn provision(args: &DatabaseArgs) -> Result<Provisioned, DbStartError> {
+    if let Some(url) = &args.database_url {
+        return Ok(Provisioned { url: url.clone(), cluster: None });
+    }
+    let spec = ClusterSpec::in_data_dir(&args.data_dir);
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
+        .await
+        .map_err(|e| EmbeddedPgError::Command { what: "starting PostgreSQL".into(), detail: e.to_string() })??;
+    let admin = connect_once(&DatabaseUrl::new(cluster.url("postgres")), 1, Duration::from_secs(10))
+        .await
+        .map_err(DbStartError::Prepare)?;
+    create_database_if_missing(&admin, embedded_pg::DEFAULT_DATABASE).await.map_err(DbStartError::Prepare)?;
+    admin.close().await.map_err(DbStartError::Prepare)?;
+    let url = DatabaseUrl::new(cluster.url(embedded_pg::DEFAULT_DATABASE));
+    Ok(Provisioned { url, cluster: Some(cluster) })
+}
+
+/// `CREATE DATABASE` has no `IF NOT EXISTS`; a concurrent creator losing the race gets
+/// `duplicate_database`, which is success here.
+pub async fn create_database_if_missing(admin: &DatabaseConnection, name: &str) -> Result<(), sea_orm::DbErr> {
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            [name.into()],
+        ))
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match admin.execute_unprepared(&sql).await {
+        Err(e) if sqlstate(&e).as_deref() == Some("42P04") => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// The SQLSTATE of a database error, if it came from the server.
+pub fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The read and the write pool.
+#[derive(Clone, Debug)]
+pub struct Pools {
+    pub read: DatabaseConnection,
+    pub write: DatabaseConnection,
+}
+
+impl Pools {
+    /// Opens both pools, retrying with exponential backoff (capped at 2 s) for up to
+    /// `--db-connect-retry-secs`: a database that starts a moment after Tearsheet (docker
+    /// compose, a restarting host) is waited for, one that never comes is reported.
+    pub async fn connect(url: &DatabaseUrl, args: &DatabaseArgs) -> Result<Self, DbStartError> {
+        let deadline = Instant::now() + args.connect_retry();
+        let mut delay = Duration::from_millis(100);
+        let write = loop {
+            match connect_once(url, args.db_max_connections, args.acquire_timeout()).await {
+                Ok(conn) => break conn,
+                Err(e) if Instant::now() + delay < deadline => {
+                    tracing::warn!(url = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(source) => {
+                    return Err(DbStartError::Unreachable {
+                        url: url.redacted(),
+                        secs: args.db_connect_retry_secs,
+                        source,
+                    });
+                }
+            }
+        };
+        let read = connect_once(url, args.db_max_connections, args.acquire_timeout())
+            .await
+            .map_err(|source| DbStartError::Unreachable { url: url.redacted(), secs: 0, source })?;
+        Ok(Pools { read, write })
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+async fn connect_once(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut opts = ConnectOptions::new(url.expose());
+    opts.max_connections(max)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        // sqlx waits 30 s by default: a request during an outage should fail fast instead.
+        .acquire_timeout(acquire)
+        .idle_timeout(Duration::from_secs(300))
+        .max_lifetime(Duration::from_secs(1800))
+        // Statements are traced by Tearsheet where they are shaped, not logged by sqlx.
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|o| o.application_name("tearsheet"));
+    sea_orm::Database::connect(opts).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbStartError> {
+    let pending = Migrator::get_pending_migrations(db).await.map_err(DbStartError::Migrate)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(count = pending.len(), "applying migrations");
+    Migrator::up(db, None).await.map_err(DbStartError::Migrate)
+}

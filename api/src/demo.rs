@@ -1,0 +1,25 @@
+//! `serve --demo`: a few hundred synthetic runs in an empty database, so that a new user
+//! has something to explore.
+
+use chrono::{Duration, Utc};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait as _};
+
+use crate::store;
+
+pub const DEMO_RUNS: usize = 400;
+const DEMO_SEED: u64 = 20_250_125;
+
+/// Fills the database with the demo runs when it holds no runs; returns how many it added.
+/// All in one transaction: an interrupted fill leaves the database empty, not half-filled.
+pub async fn fill_if_empty(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    if store::runs::count(db).await? > 0 {
+        return Ok(0);
+    }
+    let runs = crate::synthetic::runs(DEMO_SEED, DEMO_RUNS, Utc::now(), Duration::days(90));
+    let txn = db.begin().await?;
+    for run in &runs {
+        store::record::insert(&txn, run).await?;
+    }
+    txn.commit().await?;
+    Ok(runs.len())
+}

@@ -1,0 +1,146 @@
+//! The one error type of request handling, and the one place where it becomes a GraphQL
+//! error with a stable `extensions.code`.
+//!
+//! Codes are API (clients switch on them); messages are for people. Database errors are
+//! classified here and nowhere else: constraint violations become the client's error,
+//! connection trouble `SERVICE_UNAVAILABLE`, anything else `INTERNAL_SERVER_ERROR` with a
+//! generic message (the cause is logged once, here, never sent).
+
+use sea_orm::DbErr;
+
+use crate::db::sqlstate;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Deliberately not `Display`: async-graphql converts any `Display` type into an error
+/// with no `extensions.code`, and `?` would pick that conversion silently. Without
+/// `Display`, the only way out of a resolver is the `From` impl at the end of this file.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request is well-formed GraphQL but a value in it is not acceptable: an id that is
+    /// not a UUID, a cursor that does not decode, a page size out of range, a value a
+    /// constraint rejects. `field` names the argument or input field when there is one.
+    BadUserInput { message: String, field: Option<String> },
+    /// The request contradicts what is stored (e.g. an id that exists with other content).
+    Conflict(String),
+    /// The database cannot be reached or has no free connection; retrying later may work.
+    ServiceUnavailable(DbErr),
+    /// A bug or an unexpected database failure. The client sees only a generic message.
+    Internal(DbErr),
+}
+
+impl ApiError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadUserInput { message: message.into(), field: Some(field.into()) }
+    }
+
+    /// The message the client sees.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadUserInput { message, .. } => message.clone(),
+            ApiError::Conflict(message) => message.clone(),
+            ApiError::ServiceUnavailable(_) => "the database is unavailable; try again shortly".into(),
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+            return ApiError::ServiceUnavailable(err);
+        }
+        match sqlstate(&err).as_deref() {
+            Some("23505") => ApiError::Conflict(conflict_message(&err)),
+            Some("23514") => constraint_message(&err).map(|(field, msg)| ApiError::bad_input(field, msg)).unwrap_or(
+                ApiError::BadUserInput { message: "a value is out of its allowed range".into(), field: None },
+            ),
+            Some("23503") => ApiError::bad_input("originalRunId", "originalRunId names no stored run"),
+            Some("22003") => {
+                ApiError::BadUserInput { message: "a numeric value is too large for its column".into(), field: None }
+            }
+            // Trouble with the server rather than the request: connection exceptions (08),
+            // authentication (28), a missing database (3D), insufficient resources (53),
+            // operator intervention such as a shutdown or crash recovery (57P).
+            Some(s) if ["08", "28", "3D", "53", "57P"].iter().any(|class| s.starts_with(class)) => {
+                ApiError::ServiceUnavailable(err)
+            }
+            None if is_io_error(&err) => ApiError::ServiceUnavailable(err),
+            _ => ApiError::Internal(err),
+        }
+    }
+}
+
+fn is_io_error(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed
+        ),
+        _ => false,
+    }
+}
+
+fn constraint_name(err: &DbErr) -> Option<String> {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => db.constraint().map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn conflict_message(err: &DbErr) -> String {
+    match constraint_name(err).as_deref() {
+        Some("idx_performance_metrics_run_id") => "this run already has metrics".into(),
+        _ => "a run with this id already exists".into(),
+    }
+}
+
+/// Each CHECK constraint of the schema, as the input field and message a client can act on.
+fn constraint_message(err: &DbErr) -> Option<(&'static str, &'static str)> {
+    Some(match constraint_name(err)?.as_str() {
+        "backtest_runs_date_range_check" => ("dateRangeEnd", "dateRangeEnd must not be before dateRangeStart"),
+        "backtest_runs_duration_check" => ("durationSeconds", "durationSeconds must not be negative"),
+        "backtest_runs_status_check" => ("status", "status must be success, failed or interrupted"),
+        "performance_metrics_trade_counts_check" => ("metrics", "trade counts must not be negative"),
+        "performance_metrics_trade_sum_check" => {
+            ("metrics", "winningTrades + losingTrades must not exceed totalTrades")
+        }
+        _ => return None,
+    })
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(err: ApiError) -> Self {
+        match &err {
+            ApiError::Internal(source) => tracing::error!(error = %source, debug = ?source, "internal error"),
+            ApiError::ServiceUnavailable(source) => tracing::warn!(error = %source, "database unavailable"),
+            _ => {}
+        }
+        let code = err.code();
+        let field = match &err {
+            ApiError::BadUserInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        let mut gql = async_graphql::Error::new(err.message());
+        let ext = gql.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+        if let Some(field) = field {
+            ext.set("field", field);
+        }
+        gql
+    }
+}

@@ -1,0 +1,98 @@
+//! Building and running the application: provision the database, migrate, bind, serve,
+//! and shut down in order (HTTP first, then the pools, then the embedded cluster).
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::config::ServeArgs;
+use crate::db::{self, DbStartError, Pools, Provisioned};
+use crate::graphql;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] DbStartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("filling the demo data failed: {0}")]
+    Demo(#[source] sea_orm::DbErr),
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error("stopping the embedded PostgreSQL failed: {0}")]
+    Stop(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pools: Pools,
+    provisioned: Provisioned,
+}
+
+impl Application {
+    /// Everything up to a bound socket: tests build this on port 0 and read the port back.
+    pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
+        let provisioned = db::provision(&args.db).await?;
+        let pools = Pools::connect(&provisioned.url, &args.db).await?;
+        if !args.no_migrate {
+            db::migrate_up(&pools.write).await?;
+        }
+        if args.demo {
+            let added = crate::demo::fill_if_empty(&pools.write).await.map_err(StartError::Demo)?;
+            if added > 0 {
+                tracing::info!(runs = added, "demo data added");
+            }
+        }
+        let state = AppState { pools: pools.clone() };
+        let router = crate::http::router(graphql::build_schema(state.clone()), state);
+        let listener =
+            TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
+        Ok(Application { listener, router, pools, provisioned })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
+    /// pools and stops the embedded cluster (if any).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Application { listener, router, pools, provisioned } = self;
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        pools.close().await;
+        if let Some(mut cluster) = provisioned.cluster {
+            tokio::task::spawn_blocking(move || cluster.stop())
+                .await
+                .map_err(|e| StartError::Stop(e.to_string()))?
+                .map_err(|e| StartError::Stop(e.to_string()))?;
+        }
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,18 @@
+//! Data access: every SQL statement Tearsheet sends is shaped here, and nothing here knows
+//! about GraphQL.
+//!
+//! Queries are hand-written SQL run through SeaORM, chosen by their plans rather than
+//! emitted by the query builder: keyset predicates as row comparisons (an index bound;
+//! `a < x OR (a = x AND b < y)` is not), batches as `= ANY($1)` (one statement text for
+//! any batch size, so one prepared plan; `IN ($1, …, $n)` is a new statement per size).
+//! The column lists are explicit so that the heap is read for what the API returns.
+
+pub mod metrics;
+pub mod record;
+pub mod runs;
+
+use sea_orm::{DbBackend, Statement, Value};
+
+pub(crate) fn stmt(sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}

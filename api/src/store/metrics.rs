@@ -1,0 +1,18 @@
+//! Reading performance metrics.
+
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
+use tearsheet_entity::performance_metrics;
+use uuid::Uuid;
+
+use super::stmt;
+
+pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \
+     max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, profit_factor, \
+     avg_win_amount, avg_loss_amount";
+
+/// The metrics of these runs; runs without metrics are absent. One index scan on the
+/// unique `idx_performance_metrics_run_id` for the whole batch.
+pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<Vec<performance_metrics::Model>, DbErr> {
+    let sql = format!("SELECT {METRICS_COLUMNS} FROM performance_metrics WHERE backtest_run_id = ANY($1)");
+    performance_metrics::Model::find_by_statement(stmt(sql, [run_ids.to_vec().into()])).all(db).await
+}

@@ -1,0 +1,110 @@
+//! The real application on a random port, against a test database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tearsheet_api::config::{DatabaseArgs, DatabaseUrl, ServeArgs};
+use tearsheet_api::startup::Application;
+use tokio::sync::oneshot;
+
+use crate::db::TestDb;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Serves a fresh, migrated, empty database.
+    pub async fn spawn() -> Self {
+        Self::spawn_on(TestDb::migrated().await).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> Self {
+        let args = serve_args(&db.url);
+        let app = Application::build(&args).await.unwrap_or_else(|e| panic!("building the app: {e}"));
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server error");
+        });
+        TestApp { addr, db, client: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("json response")
+    }
+
+    /// Like [`graphql`](Self::graphql), but panics on any error and returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.graphql(query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// Stops the server and waits until it has shut down.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+    }
+}
+
+pub fn serve_args(database_url: &str) -> ServeArgs {
+    ServeArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        no_migrate: true,
+        demo: false,
+        db: DatabaseArgs {
+            database_url: Some(DatabaseUrl::new(database_url)),
+            data_dir: PathBuf::from("unused"),
+            db_max_connections: 4,
+            db_acquire_timeout_ms: 5000,
+            db_connect_retry_secs: 5,
+        },
+    }
+}
+
+/// The codes of a response's errors, in order.
+pub fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The `tearsheet` binary built next to this test binary (`target/<profile>/tearsheet`).
+pub fn tearsheet_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let bin = dir.join("tearsheet");
+    assert!(bin.is_file(), "{} is missing: build it first with `cargo build -p tearsheet-api`", bin.display());
+    bin
+}

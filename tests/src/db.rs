@@ -1,0 +1,163 @@
+//! Fresh databases for tests.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait as _, DatabaseConnection};
+use tearsheet_api::embedded_pg::{Cluster, ClusterSpec};
+use tearsheet_migration::{Migrator, MigratorTrait as _};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+/// The server every test database lives on: a base URL with `{db}` where the database
+/// name goes.
+struct Server {
+    url_template: String,
+    /// Keeps the throwaway cluster referenced; its watchdog stops it (and deletes its
+    /// data) when the test process exits, since statics are never dropped.
+    _cluster: Option<Cluster>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            return Server { url_template: with_database(&url, "{db}"), _cluster: None };
+        }
+        let dir =
+            std::env::temp_dir().join(format!("tearsheet-test-{}-{}", std::process::id(), Uuid::new_v4().simple()));
+        let spec = ClusterSpec {
+            pgdata: dir.join("pgdata"),
+            log_file: dir.join("pgdata").join("server.log"),
+            // Durability is worthless for a throwaway cluster; speed is not.
+            settings: [
+                ("fsync", "off"),
+                ("synchronous_commit", "off"),
+                ("full_page_writes", "off"),
+                ("max_connections", "300"),
+                ("shared_buffers", "64MB"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+            ephemeral: true,
+        };
+        let cluster = Cluster::start(spec).unwrap_or_else(|e| panic!("starting the test PostgreSQL cluster: {e}"));
+        Server { url_template: cluster.url("{db}"), _cluster: Some(cluster) }
+    })
+}
+
+/// Replaces the database name of a postgres URL.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{db}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn url_for(db: &str) -> String {
+    server().url_template.replace("{db}", db)
+}
+
+async fn connect(url: &str, max: u32) -> DatabaseConnection {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(max).sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+    sea_orm::Database::connect(opts).await.unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+async fn admin() -> DatabaseConnection {
+    connect(&url_for("postgres"), 1).await
+}
+
+/// The migrated template, created once per test process.
+async fn template() -> &'static str {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("tearsheet_template_{}", Uuid::new_v4().simple());
+            let admin = admin().await;
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create template");
+            let db = connect(&url_for(&name), 1).await;
+            Migrator::up(&db, None).await.expect("migrating the template database");
+            db.close().await.expect("close");
+            admin.close().await.expect("close");
+            name
+        })
+        .await
+}
+
+/// A database of its own for one test, dropped when the guard drops.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// A fresh database with every migration applied.
+    pub async fn migrated() -> Self {
+        let template = template().await;
+        Self::create(&format!("TEMPLATE {template}")).await
+    }
+
+    /// A fresh, empty database (no tables).
+    pub async fn empty() -> Self {
+        // Make sure the server is up before the first `CREATE DATABASE`.
+        Self::create("").await
+    }
+
+    async fn create(options: &str) -> Self {
+        let name = format!("tearsheet_test_{}", Uuid::new_v4().simple());
+        let admin = admin().await;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name} {options}"))
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        admin.close().await.expect("close");
+        TestDb { url: url_for(&name), name }
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        connect(&self.url, 4).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // On a throwaway cluster the database goes with the cluster; on a shared server
+        // drop it now. Drop cannot await: a short-lived thread with its own runtime does.
+        if std::env::var_os("TEST_DATABASE_URL").is_none() {
+            return;
+        }
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let admin = admin().await;
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                let _ = admin.close().await;
+            });
+            Some(())
+        })
+        .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/app?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
+}

@@ -1,0 +1,229 @@
+//! The `tearsheet` binary itself: its command line, and the embedded default.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tearsheet_tests::app::tearsheet_bin;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+fn run_sync(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(tearsheet_bin()).args(args).env_remove("DATABASE_URL").output().expect("run tearsheet")
+}
+
+#[test]
+fn help_lists_every_subcommand_and_each_has_help() {
+    let out = run_sync(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for sub in ["serve", "migrate", "schema"] {
+        assert!(help.contains(sub), "{sub} missing from --help:\n{help}");
+        let sub_help = run_sync(&[sub, "--help"]);
+        assert!(sub_help.status.success(), "{sub} --help failed");
+        assert!(!sub_help.stdout.is_empty());
+    }
+    let serve = String::from_utf8_lossy(&run_sync(&["serve", "--help"]).stdout).into_owned();
+    for flag in [
+        "--listen",
+        "--database-url",
+        "--data-dir",
+        "--no-migrate",
+        "--demo",
+        "TEARSHEET_LISTEN",
+        "DATABASE_URL",
+        "TEARSHEET_DATA_DIR",
+    ] {
+        assert!(serve.contains(flag), "{flag} missing from serve --help:\n{serve}");
+    }
+}
+
+#[test]
+fn schema_prints_exactly_the_committed_schema_graphql() {
+    let out = run_sync(&["schema"]);
+    assert!(out.status.success());
+    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).expect("schema.graphql");
+    assert!(out.stdout == committed, "`tearsheet schema` differs from schema.graphql");
+}
+
+#[test]
+fn an_unreachable_database_fails_start_naming_the_url_without_its_password() {
+    let start = Instant::now();
+    let out = std::process::Command::new(tearsheet_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:9/nowhere")
+        .env("TEARSHEET_DB_CONNECT_RETRY_SECS", "1")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("postgres://app:***@127.0.0.1:9/nowhere"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    assert!(start.elapsed() < Duration::from_secs(30), "retrying is bounded");
+}
+
+/// A `tearsheet serve` on the embedded default, in `data_dir`.
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+async fn serve_embedded(data_dir: &Path) -> Served {
+    let mut child = Command::new(tearsheet_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("TEARSHEET_DATA_DIR", data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tearsheet");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("read stderr") {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
+                return rest.split('/').next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served { child, addr }
+}
+
+async fn graphql(addr: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill").success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Processes whose command line mentions `needle` (Linux /proc).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|cmd| cmd.contains(needle) && cmd.contains("postgres"))
+        .collect()
+}
+
+/// Waits (bounded) until no postgres of this cluster is left.
+async fn assert_no_postgres_left(pgdata: &Path, within: Duration) {
+    let needle = pgdata.to_string_lossy().into_owned();
+    let deadline = Instant::now() + within;
+    loop {
+        let left = processes_mentioning(&needle);
+        let pid_file = pgdata.join("postmaster.pid").exists();
+        if left.is_empty() && !pid_file {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postgres still running for {needle}: {left:?} (postmaster.pid present: {pid_file})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("tearsheet-embedded-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_default_starts_persists_across_restarts_and_leaves_no_postgres_behind() {
+    let data_dir = TempDir::new();
+    let pgdata = data_dir.0.join("postgres");
+
+    // First start: initialises the cluster, migrates, serves.
+    let mut served = serve_embedded(&data_dir.0).await;
+    let recorded = graphql(
+        &served.addr,
+        crate::support::RECORD,
+        json!({ "input": crate::support::run_input(json!({ "strategyName": "Persisted" })) }),
+    )
+    .await;
+    let id = recorded["data"]["recordBacktestRun"]["id"].as_str().expect("recorded").to_owned();
+    assert!(pgdata.join("PG_VERSION").is_file(), "the cluster lives in <data-dir>/postgres");
+
+    // SIGTERM: a clean shutdown that stops PostgreSQL too.
+    signal(served.child.id().expect("pid"), "-TERM");
+    let status =
+        tokio::time::timeout(Duration::from_secs(60), served.child.wait()).await.expect("exits").expect("status");
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert_no_postgres_left(&pgdata, Duration::from_secs(5)).await;
+
+    // Second start: the data is still there.
+    let mut served = serve_embedded(&data_dir.0).await;
+    let read =
+        graphql(&served.addr, "query($id: ID!) { backtestRun(id: $id) { strategyName } }", json!({ "id": id })).await;
+    assert_eq!(read["data"]["backtestRun"]["strategyName"], "Persisted");
+
+    // A crash (SIGKILL runs no shutdown code): the watchdog stops PostgreSQL anyway.
+    served.child.kill().await.expect("kill");
+    assert_no_postgres_left(&pgdata, Duration::from_secs(20)).await;
+
+    // And the next start after the crash works.
+    let mut served = serve_embedded(&data_dir.0).await;
+    let read = graphql(&served.addr, "query($id: ID!) { backtestRun(id: $id) { id } }", json!({ "id": id })).await;
+    assert_eq!(read["data"]["backtestRun"]["id"], id.as_str());
+    signal(served.child.id().expect("pid"), "-INT");
+    let status =
+        tokio::time::timeout(Duration::from_secs(60), served.child.wait()).await.expect("exits").expect("status");
+    assert!(status.success(), "clean exit on SIGINT: {status}");
+    assert_no_postgres_left(&pgdata, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stale_postmaster_pid_does_not_block_the_start() {
+    let data_dir = TempDir::new();
+    let pgdata = data_dir.0.join("postgres");
+    let mut served = serve_embedded(&data_dir.0).await;
+    signal(served.child.id().expect("pid"), "-TERM");
+    served.child.wait().await.expect("exit");
+    assert_no_postgres_left(&pgdata, Duration::from_secs(5)).await;
+
+    // What a power cut leaves: a postmaster.pid naming a process that is gone (or, worse,
+    // that now belongs to something else).
+    let stale = format!("999999\n{}\n0\n5432\n\n\n", pgdata.display());
+    std::fs::write(pgdata.join("postmaster.pid"), stale).expect("write stale pid");
+    let mut served = serve_embedded(&data_dir.0).await;
+    let response = graphql(&served.addr, "{ backtestRuns(first: 1) { totalCount } }", json!({})).await;
+    assert_eq!(response["data"]["backtestRuns"]["totalCount"], 0);
+    signal(served.child.id().expect("pid"), "-TERM");
+    served.child.wait().await.expect("exit");
+    assert_no_postgres_left(&pgdata, Duration::from_secs(5)).await;
+}

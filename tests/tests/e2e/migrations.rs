@@ -1,0 +1,195 @@
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
+use tearsheet_migration::{Migrator, MigratorTrait as _};
+use tearsheet_tests::TestDb;
+
+async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("text column"))
+        .collect()
+}
+
+async fn tables(db: &DatabaseConnection) -> Vec<String> {
+    strings(db, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY 1").await
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    let test_db = TestDb::empty().await;
+    let db = test_db.connect().await;
+    Migrator::up(&db, None).await.expect("up");
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics"]);
+    let indexes_after_first_up =
+        strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
+
+    Migrator::down(&db, None).await.expect("down");
+    assert!(tables(&db).await.is_empty(), "down must remove every table");
+    assert!(
+        strings(
+            &db,
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'"
+        )
+        .await
+        .is_empty()
+    );
+
+    Migrator::up(&db, None).await.expect("up again");
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics"]);
+    let indexes_after_second_up =
+        strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
+    assert_eq!(indexes_after_first_up, indexes_after_second_up);
+}
+
+#[tokio::test]
+async fn every_index_of_the_seed_note_exists_with_the_api_order() {
+    let test_db = TestDb::migrated().await;
+    let db = test_db.connect().await;
+    let defs = strings(&db, "SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'public'").await;
+    let def = |name: &str| -> String {
+        defs.iter()
+            .find(|d| d.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("index {name} is missing; have:\n{}", defs.join("\n")))
+            .clone()
+    };
+    let expected = [
+        (
+            "idx_performance_metrics_run_id",
+            "UNIQUE INDEX idx_performance_metrics_run_id ON public.performance_metrics USING btree (backtest_run_id)",
+        ),
+        ("idx_backtest_runs_created_id", "(created_at DESC, id DESC)"),
+        ("idx_backtest_runs_strategy_created_id", "(strategy_name, created_at DESC, id DESC)"),
+        ("idx_backtest_runs_symbol_created_id", "(instrument_symbol, created_at DESC, id DESC)"),
+        ("idx_backtest_runs_config_gin", "USING gin (config_snapshot jsonb_path_ops)"),
+        // The seed note's plain DESC would put NULLs first: the API sorts them last.
+        ("idx_performance_metrics_sharpe", "(sharpe_ratio DESC NULLS LAST, backtest_run_id DESC)"),
+        ("idx_performance_metrics_return", "(total_return DESC NULLS LAST, backtest_run_id DESC)"),
+        ("idx_performance_metrics_drawdown", "(max_drawdown, backtest_run_id)"),
+        ("idx_backtest_runs_status_created_id", "(status, created_at DESC, id DESC)"),
+        (
+            "idx_backtest_runs_list_covering",
+            "(created_at DESC, id DESC) INCLUDE (strategy_name, instrument_symbol, status, duration_seconds)",
+        ),
+        ("idx_backtest_runs_failed", "(created_at DESC, id DESC) WHERE ((status)::text = 'failed'::text)"),
+        (
+            "idx_backtest_runs_original_created_id",
+            "(original_run_id, created_at DESC, id DESC) WHERE (original_run_id IS NOT NULL)",
+        ),
+    ];
+    for (name, fragment) in expected {
+        let d = def(name);
+        assert!(d.contains(fragment), "{name}: expected `{fragment}` in `{d}`");
+    }
+    // ASC NULLS LAST is PostgreSQL's default, so pg_indexes shows the drawdown index bare.
+    assert!(!def("idx_performance_metrics_drawdown").contains("NULLS FIRST"));
+    assert!(!defs.iter().any(|d| d.contains("now()")), "no index may depend on NOW()");
+}
+
+#[tokio::test]
+async fn every_constraint_exists() {
+    let test_db = TestDb::migrated().await;
+    let db = test_db.connect().await;
+    let constraints = strings(
+        &db,
+        "SELECT conrelid::regclass::text || '.' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE connamespace = 'public'::regnamespace",
+    )
+    .await;
+    let has = |fragment: &str| {
+        assert!(
+            constraints.iter().any(|c| c.contains(fragment)),
+            "missing constraint `{fragment}`; have:\n{}",
+            constraints.join("\n")
+        );
+    };
+    has("backtest_runs.backtest_runs_pkey PRIMARY KEY (id)");
+    has("performance_metrics.performance_metrics_pkey PRIMARY KEY (id)");
+    has("FOREIGN KEY (original_run_id) REFERENCES backtest_runs(id) ON DELETE SET NULL");
+    has("FOREIGN KEY (backtest_run_id) REFERENCES backtest_runs(id) ON DELETE CASCADE");
+    has("backtest_runs_status_check CHECK");
+    has("backtest_runs_date_range_check CHECK ((date_range_end >= date_range_start))");
+    has("backtest_runs_duration_check CHECK ((duration_seconds >= 0))");
+    has("performance_metrics_trade_counts_check CHECK");
+    has("performance_metrics_trade_sum_check CHECK (((winning_trades + losing_trades) <= total_trades))");
+    has("idx_performance_metrics_run_id UNIQUE (backtest_run_id)");
+}
+
+/// Inserts a run with `overrides` (SQL column = expression) and returns the SQLSTATE of
+/// the failure, or None when the row was accepted.
+async fn insert_run(db: &DatabaseConnection, id: &str, overrides: &[(&str, &str)]) -> Option<String> {
+    let mut cols = vec![
+        ("id", format!("'{id}'")),
+        ("status", "'success'".to_owned()),
+        ("strategy_name", "'s'".to_owned()),
+        ("strategy_type", "'t'".to_owned()),
+        ("instrument_symbol", "'AAPL'".to_owned()),
+        ("date_range_start", "'2020-01-01'".to_owned()),
+        ("date_range_end", "'2020-12-31'".to_owned()),
+        ("initial_capital", "1000".to_owned()),
+        ("data_source", "'csv'".to_owned()),
+        ("config_snapshot", "'{}'".to_owned()),
+    ];
+    for (k, v) in overrides {
+        match cols.iter_mut().find(|(c, _)| c == k) {
+            Some(slot) => slot.1 = (*v).to_owned(),
+            None => cols.push((k, (*v).to_owned())),
+        }
+    }
+    let sql = format!(
+        "INSERT INTO backtest_runs ({}) VALUES ({})",
+        cols.iter().map(|c| c.0).collect::<Vec<_>>().join(", "),
+        cols.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    db.execute_unprepared(&sql).await.err().and_then(|e| tearsheet_api::db::sqlstate(&e))
+}
+
+#[tokio::test]
+async fn constraints_reject_bad_rows() {
+    let test_db = TestDb::migrated().await;
+    let db = test_db.connect().await;
+    let id = "00000000-0000-4000-8000-000000000001";
+    assert_eq!(
+        insert_run(&db, "00000000-0000-4000-8000-00000000000f", &[("status", "'done'")]).await.as_deref(),
+        Some("23514")
+    );
+    assert_eq!(
+        insert_run(&db, "00000000-0000-4000-8000-00000000000f", &[("date_range_end", "'2019-12-31'")]).await.as_deref(),
+        Some("23514")
+    );
+    assert_eq!(
+        insert_run(&db, "00000000-0000-4000-8000-00000000000f", &[("duration_seconds", "-1")]).await.as_deref(),
+        Some("23514")
+    );
+    assert_eq!(
+        insert_run(
+            &db,
+            "00000000-0000-4000-8000-00000000000f",
+            &[("original_run_id", "'00000000-0000-4000-8000-0000000000aa'")]
+        )
+        .await
+        .as_deref(),
+        Some("23503")
+    );
+    assert_eq!(insert_run(&db, id, &[]).await, None, "a valid row is accepted");
+
+    let metrics = |values: &str| {
+        format!(
+            "INSERT INTO performance_metrics (backtest_run_id, total_trades, winning_trades, losing_trades) VALUES ('{id}', {values})"
+        )
+    };
+    for bad in ["-1, 0, 0", "10, -1, 0", "10, 0, -1", "10, 6, 5"] {
+        let err = db.execute_unprepared(&metrics(bad)).await.expect_err(bad);
+        assert_eq!(tearsheet_api::db::sqlstate(&err).as_deref(), Some("23514"), "{bad}");
+    }
+    db.execute_unprepared(&metrics("10, 6, 4")).await.expect("valid metrics");
+    let err = db.execute_unprepared(&metrics("10, 6, 4")).await.expect_err("second metrics row");
+    assert_eq!(tearsheet_api::db::sqlstate(&err).as_deref(), Some("23505"), "one metrics row per run");
+
+    // Deleting a run cascades to its metrics and detaches its re-runs.
+    let rerun = "00000000-0000-4000-8000-000000000002";
+    assert_eq!(insert_run(&db, rerun, &[("original_run_id", &format!("'{id}'"))]).await, None);
+    db.execute_unprepared(&format!("DELETE FROM backtest_runs WHERE id = '{id}'")).await.expect("delete");
+    assert!(strings(&db, "SELECT id::text FROM performance_metrics").await.is_empty());
+    assert_eq!(strings(&db, "SELECT coalesce(original_run_id::text, 'null') FROM backtest_runs").await, ["null"]);
+}
