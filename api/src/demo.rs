@@ -12,7 +12,7 @@ const DEMO_SEED: u64 = 20_250_125;
 /// Fills the database with the demo runs when it holds no runs; returns how many it added.
 /// All in one transaction: an interrupted fill leaves the database empty, not half-filled.
 pub async fn fill_if_empty(db: &DatabaseConnection) -> Result<usize, DbErr> {
-    if store::runs::count(db).await? > 0 {
+    if store::runs::count(db, &Default::default()).await? > 0 {
         return Ok(0);
     }
     let runs = crate::synthetic::runs(DEMO_SEED, DEMO_RUNS, Utc::now(), Duration::days(90));

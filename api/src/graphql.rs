@@ -1,5 +1,6 @@
 //! The GraphQL schema: assembled here from one module per domain.
 
+pub mod compare;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
@@ -12,7 +13,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(runs::RunQuery);
+pub struct Query(runs::RunQuery, compare::CompareQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(record::RecordMutation);

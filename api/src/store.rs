@@ -8,6 +8,7 @@
 //! The column lists are explicit so that the heap is read for what the API returns.
 
 pub mod metrics;
+pub mod query;
 pub mod record;
 pub mod runs;
 

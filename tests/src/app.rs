@@ -108,3 +108,33 @@ pub fn tearsheet_bin() -> PathBuf {
     assert!(bin.is_file(), "{} is missing: build it first with `cargo build -p tearsheet-api`", bin.display());
     bin
 }
+
+/// The GraphQL schema executed directly (no HTTP), for tests that send many requests.
+pub struct TestSchema {
+    schema: tearsheet_api::graphql::AppSchema,
+    pools: tearsheet_api::db::Pools,
+}
+
+impl TestSchema {
+    pub async fn new(db: &TestDb) -> Self {
+        let args = serve_args(&db.url);
+        let pools =
+            tearsheet_api::db::Pools::connect(&DatabaseUrl::new(db.url.clone()), &args.db).await.expect("pools");
+        let state = tearsheet_api::state::AppState { pools: pools.clone() };
+        TestSchema { schema: tearsheet_api::graphql::build_schema(state), pools }
+    }
+
+    pub async fn execute(&self, query: &str, variables: Value) -> Value {
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables))
+            .data(tearsheet_api::graphql::loaders::Loaders::new(&self.pools.read));
+        let response = self.schema.execute(request).await;
+        serde_json::to_value(&response).expect("serializable response")
+    }
+
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.execute(query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+}

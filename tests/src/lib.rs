@@ -9,5 +9,5 @@
 pub mod app;
 pub mod db;
 
-pub use app::TestApp;
+pub use app::{TestApp, TestSchema};
 pub use db::TestDb;

@@ -1,26 +1,38 @@
-//! Relay cursor connections: page-size rules, opaque cursors, and the page objects.
+//! Relay cursor connections: argument rules, opaque cursors, and the page objects.
 //!
-//! A cursor is URL-safe base64 (no padding) of `v1|<order>|<sort key>|<run id>`. It carries
-//! the order it belongs to, so a cursor from another order is refused rather than read as
-//! a position in the wrong index. Clients must treat it as opaque.
+//! A cursor is URL-safe base64 (no padding) of `v1|<FIELD>_<DIR>|<sort value>|<run id>|<check>`.
+//! It carries the order it belongs to, so a cursor from another order is refused rather
+//! than read as a position in the wrong index; `check` is a checksum of the rest, so an
+//! edited or truncated cursor is refused instead of silently starting a page somewhere
+//! else. (It is not a secret MAC: a cursor only names a position among rows the client
+//! may read anyway.) Clients must treat cursors as opaque.
 
 use async_graphql::{ComplexObject, Context, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use crate::store::runs::CreatedAtKey;
+use crate::store;
+use crate::store::query::{Filter, Order, OrderField, Position, Scan, SortValue};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// The page size a client asked for, checked against 1..=100.
-pub fn page_size(arg: &str, requested: Option<i32>) -> Result<u64> {
-    let n = requested.unwrap_or(DEFAULT_PAGE_SIZE);
+/// `first`/`after`/`last`/`before` as the client sent them.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+fn check_size(arg: &str, n: i32) -> Result<u64> {
     if !(1..=MAX_PAGE_SIZE).contains(&n) {
         return Err(ApiError::bad_input(arg, format!("{arg} must be between 1 and {MAX_PAGE_SIZE}, got {n}")));
     }
@@ -28,39 +40,68 @@ pub fn page_size(arg: &str, requested: Option<i32>) -> Result<u64> {
 }
 
 const VERSION: &str = "v1";
-const ORDER_CREATED_AT_DESC: &str = "CREATED_AT_DESC";
 
-/// Encodes a position in the newest-first order.
-pub fn encode_created_at(key: CreatedAtKey) -> String {
-    let raw = format!("{VERSION}|{ORDER_CREATED_AT_DESC}|{}|{}", key.created_at.timestamp_micros(), key.id);
-    URL_SAFE_NO_PAD.encode(raw)
+fn order_tag(order: Order) -> String {
+    format!("{}_{}", order.field.name(), order.direction.name())
 }
 
-/// Decodes a cursor of the newest-first order; anything else is the client's error.
-pub fn decode_created_at(arg: &str, cursor: &str) -> Result<CreatedAtKey> {
-    let invalid = |why: &str| ApiError::bad_input(arg, format!("{arg} is not a valid cursor: {why}"));
+fn checksum(payload: &str) -> String {
+    let h = payload.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{:08x}", h >> 32)
+}
+
+/// The cursor of a run at `pos` in `order`.
+pub fn encode_cursor(order: Order, pos: &Position) -> String {
+    let value = match &pos.value {
+        SortValue::Time(t) => t.timestamp_micros().to_string(),
+        SortValue::Metric(Some(d)) => d.normalize().to_string(),
+        SortValue::Metric(None) => "-".to_owned(),
+    };
+    let payload = format!("{VERSION}|{}|{value}|{}", order_tag(order), pos.id);
+    let check = checksum(&payload);
+    URL_SAFE_NO_PAD.encode(format!("{payload}|{check}"))
+}
+
+/// Reads a cursor of `order`; anything else is the client's error.
+pub fn decode_cursor(arg: &str, order: Order, cursor: &str) -> Result<Position> {
+    let invalid = |why: &str| ApiError::bad_input(arg, format!("{arg} is not a valid cursor for this listing: {why}"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim_end_matches('=')).map_err(|_| invalid("not base64url"))?;
     let text = String::from_utf8(bytes).map_err(|_| invalid("malformed"))?;
-    let parts: Vec<&str> = text.split('|').collect();
-    let [version, order, micros, id] = parts.as_slice() else { return Err(invalid("malformed")) };
+    let Some((payload, check)) = text.rsplit_once('|') else { return Err(invalid("malformed")) };
+    if checksum(payload) != check {
+        return Err(invalid("it was altered or truncated"));
+    }
+    let parts: Vec<&str> = payload.split('|').collect();
+    let [version, tag, value, id] = parts.as_slice() else { return Err(invalid("malformed")) };
     if *version != VERSION {
         return Err(invalid("unknown cursor version"));
     }
-    if *order != ORDER_CREATED_AT_DESC {
-        return Err(invalid(&format!("it belongs to the order {order}, not CREATED_AT DESC")));
+    let expected = order_tag(order);
+    if *tag != expected {
+        return Err(invalid(&format!("it belongs to the order {tag}, not {expected}")));
     }
-    let created_at = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_micros)
-        .ok_or_else(|| invalid("malformed position"))?;
+    let value = match order.field {
+        OrderField::CreatedAt => SortValue::Time(
+            value
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::<Utc>::from_timestamp_micros)
+                .ok_or_else(|| invalid("malformed position"))?,
+        ),
+        _ if *value == "-" => SortValue::Metric(None),
+        _ => SortValue::Metric(Some(value.parse::<Decimal>().map_err(|_| invalid("malformed position"))?)),
+    };
     let id = Uuid::parse_str(id).map_err(|_| invalid("malformed position"))?;
-    Ok(CreatedAtKey { created_at, id })
+    Ok(Position { value, id })
 }
 
-#[derive(SimpleObject, Clone, Debug, Default)]
+#[derive(SimpleObject, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageInfo {
+    /// Paginating backwards (`last`): whether runs precede this page. Paginating forwards:
+    /// false (the Relay spec allows it), so that a page costs one query.
     pub has_previous_page: bool,
+    /// Paginating forwards (`first`): whether runs follow this page. Paginating backwards:
+    /// false (the Relay spec allows it).
     pub has_next_page: bool,
     pub start_cursor: Option<String>,
     pub end_cursor: Option<String>,
@@ -77,6 +118,8 @@ pub struct BacktestRunEdge {
 pub struct BacktestRunConnection {
     pub edges: Vec<BacktestRunEdge>,
     pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub filter: Filter,
 }
 
 #[ComplexObject]
@@ -88,41 +131,98 @@ impl BacktestRunConnection {
     /// Count of all runs matching the filter; computed only when selected.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let state = ctx.data::<AppState>()?;
-        let n = crate::store::runs::count(&state.pools.read).await.map_err(ApiError::from)?;
+        let n = store::runs::count(&state.pools.read, &self.filter).await.map_err(ApiError::from)?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
+}
+
+/// One page of runs matching `filter` in `order`, as a Relay connection.
+pub async fn connection(
+    state: &AppState,
+    filter: Filter,
+    order: Order,
+    args: ConnectionArgs,
+) -> Result<BacktestRunConnection> {
+    let (size, backward, from) = match (args.first, args.last) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadUserInput {
+                message: "give either first (with after) or last (with before), not both".into(),
+                field: Some("last".into()),
+            });
+        }
+        (None, Some(n)) => (check_size("last", n)?, true, args.before.as_deref().map(|c| ("before", c))),
+        (first, None) if args.before.is_some() && args.after.is_none() && first.is_none() => {
+            (check_size("last", DEFAULT_PAGE_SIZE)?, true, args.before.as_deref().map(|c| ("before", c)))
+        }
+        (first, None) => (
+            check_size("first", first.unwrap_or(DEFAULT_PAGE_SIZE))?,
+            false,
+            args.after.as_deref().map(|c| ("after", c)),
+        ),
+    };
+    if backward && args.after.is_some() || !backward && args.before.is_some() {
+        return Err(ApiError::bad_input(
+            if backward { "after" } else { "before" },
+            "after goes with first, before with last; combining them is not supported",
+        ));
+    }
+    let from = from.map(|(arg, c)| decode_cursor(arg, order, c)).transpose()?;
+    let scan = Scan { order, filter, from, backward, limit: size + 1 };
+    let mut rows = store::runs::scan(&state.pools.read, &scan).await?;
+    let more = rows.len() as u64 > size;
+    rows.truncate(size as usize);
+    if backward {
+        rows.reverse();
+    }
+    let edges: Vec<BacktestRunEdge> = rows
+        .into_iter()
+        .map(|(run, pos)| BacktestRunEdge { cursor: encode_cursor(order, &pos), node: BacktestRun(run) })
+        .collect();
+    let page_info = PageInfo {
+        has_previous_page: backward && more,
+        has_next_page: !backward && more,
+        start_cursor: edges.first().map(|e| e.cursor.clone()),
+        end_cursor: edges.last().map(|e| e.cursor.clone()),
+    };
+    Ok(BacktestRunConnection { edges, page_info, filter: scan.filter })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::query::Direction;
 
-    #[test]
-    fn cursors_round_trip_to_the_microsecond() {
-        let key = CreatedAtKey {
-            created_at: DateTime::<Utc>::from_timestamp_micros(1_737_801_000_123_456).expect("valid"),
-            id: Uuid::now_v7(),
-        };
-        let cursor = encode_created_at(key);
-        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
-        assert_eq!(decode_created_at("after", &cursor).expect("decodes"), key);
+    fn order(field: OrderField, direction: Direction) -> Order {
+        Order { field, direction }
     }
 
     #[test]
-    fn foreign_and_broken_cursors_are_refused() {
-        let other_order = URL_SAFE_NO_PAD.encode(format!("v1|SHARPE_RATIO_DESC|1.5|{}", Uuid::nil()));
-        for bad in ["", "%%%", "bm9wZQ", other_order.as_str()] {
-            let err = decode_created_at("after", bad).expect_err(bad);
-            assert_eq!(err.code(), "BAD_USER_INPUT");
+    fn cursors_round_trip_in_every_order() {
+        let id = Uuid::now_v7();
+        let time = DateTime::<Utc>::from_timestamp_micros(1_737_801_000_123_456).expect("valid");
+        let cases = [
+            (order(OrderField::CreatedAt, Direction::Desc), SortValue::Time(time)),
+            (order(OrderField::SharpeRatio, Direction::Asc), SortValue::Metric(Some(Decimal::new(-12345, 4)))),
+            (order(OrderField::TotalReturn, Direction::Desc), SortValue::Metric(None)),
+        ];
+        for (o, value) in cases {
+            let pos = Position { value, id };
+            let cursor = encode_cursor(o, &pos);
+            assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{cursor}");
+            assert_eq!(decode_cursor("after", o, &cursor).expect("decodes"), pos);
         }
     }
 
     #[test]
-    fn page_sizes_outside_1_to_100_are_refused() {
-        assert_eq!(page_size("first", None).expect("default"), 20);
-        assert_eq!(page_size("first", Some(100)).expect("max"), 100);
-        for n in [0, -1, 101] {
-            assert!(page_size("first", Some(n)).is_err(), "{n}");
+    fn foreign_altered_and_broken_cursors_are_refused() {
+        let o = order(OrderField::SharpeRatio, Direction::Desc);
+        let good = encode_cursor(o, &Position { value: SortValue::Metric(Some(Decimal::ONE)), id: Uuid::nil() });
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&good).expect("b64")).expect("utf8");
+        let altered = URL_SAFE_NO_PAD.encode(raw.replace("|1|", "|2|"));
+        let other_direction = order(OrderField::SharpeRatio, Direction::Asc);
+        for (o, bad) in [(o, ""), (o, "%%%"), (o, "bm9wZQ"), (o, altered.as_str()), (other_direction, good.as_str())] {
+            let err = decode_cursor("after", o, bad).expect_err(bad);
+            assert_eq!(err.code(), "BAD_USER_INPUT");
         }
     }
 }

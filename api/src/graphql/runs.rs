@@ -1,18 +1,17 @@
 //! `BacktestRun`, the `Node` interface, and the run queries.
 
-use async_graphql::{Context, ID, Interface, Json, Object};
+use async_graphql::{Context, ID, InputObject, Interface, Json, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tearsheet_entity::{RunStatus as DbRunStatus, backtest_run};
 
 use super::loaders::Loaders;
 use super::metrics::PerformanceMetrics;
-use super::pagination::{self, BacktestRunConnection, BacktestRunEdge, PageInfo};
+use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, parse_run_id, run_id};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store;
-use crate::store::runs::CreatedAtKey;
+use crate::store::query::{Direction, Filter, Order, OrderField};
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RunStatus {
@@ -102,9 +101,104 @@ impl BacktestRun {
         let Some(original) = self.0.original_run_id else { return Ok(None) };
         Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.map(BacktestRun))
     }
+    /// Re-runs of this run, newest first.
+    async fn reruns(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<BacktestRunConnection> {
+        let filter = Filter { original_run_id: Some(self.0.id), ..Filter::default() };
+        let args = ConnectionArgs { first, after, last, before };
+        Ok(pagination::connection(ctx.data::<AppState>()?, filter, Order::default(), args).await?)
+    }
     /// Null when the run recorded no metrics (e.g. it failed).
     async fn metrics(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PerformanceMetrics>> {
         Ok(ctx.data::<Loaders>()?.metrics.load_one(self.0.id).await?.map(PerformanceMetrics))
+    }
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "OrderDirection")]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BacktestRunOrderField {
+    CreatedAt,
+    SharpeRatio,
+    TotalReturn,
+    MaxDrawdown,
+}
+
+/// Sorts by `field`, ties broken by id in the same direction. Runs without metrics sort
+/// last in both directions.
+#[derive(InputObject, Copy, Clone, Debug)]
+pub struct BacktestRunOrder {
+    pub field: BacktestRunOrderField,
+    pub direction: OrderDirection,
+}
+
+impl From<BacktestRunOrder> for Order {
+    fn from(o: BacktestRunOrder) -> Self {
+        Order {
+            field: match o.field {
+                BacktestRunOrderField::CreatedAt => OrderField::CreatedAt,
+                BacktestRunOrderField::SharpeRatio => OrderField::SharpeRatio,
+                BacktestRunOrderField::TotalReturn => OrderField::TotalReturn,
+                BacktestRunOrderField::MaxDrawdown => OrderField::MaxDrawdown,
+            },
+            direction: match o.direction {
+                OrderDirection::Asc => Direction::Asc,
+                OrderDirection::Desc => Direction::Desc,
+            },
+        }
+    }
+}
+
+/// All given conditions must hold (AND).
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct BacktestRunFilter {
+    pub strategy_name: Option<String>,
+    pub strategy_type: Option<String>,
+    pub instrument_symbol: Option<String>,
+    pub status: Option<RunStatus>,
+    /// created_at >= createdAfter
+    pub created_after: Option<DateTime<Utc>>,
+    /// created_at < createdBefore
+    pub created_before: Option<DateTime<Utc>>,
+    /// JSONB containment: config_snapshot @> config. Must be a JSON object; nested objects
+    /// match by containment, arrays by element (`{"instruments": ["AAPL"]}`).
+    pub config: Option<Json<serde_json::Value>>,
+    /// Only re-runs of this run.
+    pub original_run_id: Option<ID>,
+}
+
+impl BacktestRunFilter {
+    pub fn into_filter(self) -> Result<Filter, ApiError> {
+        if let Some(Json(config)) = &self.config
+            && !config.is_object()
+        {
+            return Err(ApiError::bad_input("filter.config", "filter.config must be a JSON object"));
+        }
+        Ok(Filter {
+            strategy_name: self.strategy_name,
+            strategy_type: self.strategy_type,
+            instrument_symbol: self.instrument_symbol,
+            status: self.status.map(Into::into),
+            created_after: self.created_after,
+            created_before: self.created_before,
+            original_run_id: self
+                .original_run_id
+                .as_ref()
+                .map(|id| parse_run_id("filter.originalRunId", id))
+                .transpose()?,
+            config: self.config.map(|Json(v)| v),
+        })
     }
 }
 
@@ -124,35 +218,22 @@ impl RunQuery {
         Ok(ctx.data::<Loaders>()?.runs.load_one(id).await?.map(BacktestRun))
     }
 
-    /// Relay cursor connection, newest first by (createdAt, id). At most 100 per page.
+    /// Relay cursor connection. Default order: CREATED_AT DESC. At most 100 per page
+    /// (default 20). Give `first`/`after` to page forwards or `last`/`before` backwards.
+    #[allow(clippy::too_many_arguments)]
     async fn backtest_runs(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<BacktestRunFilter>,
+        order_by: Option<BacktestRunOrder>,
     ) -> async_graphql::Result<BacktestRunConnection> {
-        let limit = pagination::page_size("first", first)?;
-        let after = after.as_deref().map(|c| pagination::decode_created_at("after", c)).transpose()?;
-        let state = ctx.data::<AppState>()?;
-        // One row more than the page tells whether another page follows.
-        let mut rows = store::runs::newest_first(&state.pools.read, after, limit + 1).await.map_err(ApiError::from)?;
-        let has_next_page = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let edges: Vec<BacktestRunEdge> = rows
-            .into_iter()
-            .map(|row| BacktestRunEdge {
-                cursor: pagination::encode_created_at(CreatedAtKey::of(&row)),
-                node: BacktestRun(row),
-            })
-            .collect();
-        let page_info = PageInfo {
-            // Relay allows false when paginating forward; exact backward paging arrives
-            // with `last`/`before`.
-            has_previous_page: false,
-            has_next_page,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
-        Ok(BacktestRunConnection { edges, page_info })
+        let filter = filter.unwrap_or_default().into_filter()?;
+        let order = order_by.map(Order::from).unwrap_or_default();
+        let args = ConnectionArgs { first, after, last, before };
+        Ok(pagination::connection(ctx.data::<AppState>()?, filter, order, args).await?)
     }
 }

@@ -1,10 +1,12 @@
 //! Reading runs.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _, Value};
+use chrono::Utc;
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
 use tearsheet_entity::backtest_run;
 use uuid::Uuid;
 
+use super::query::{Filter, Order, OrderField, Position, Scan, SortValue, Sql, count_sql, offset_page_sql};
 use super::stmt;
 
 /// Every column of `backtest_runs`, in table order.
@@ -12,48 +14,49 @@ pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, s
      strategy_type, instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, \
      config_snapshot, error_message, original_run_id";
 
-/// A position in the newest-first order: the `(created_at, id)` of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CreatedAtKey {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl CreatedAtKey {
-    pub fn of(run: &backtest_run::Model) -> Self {
-        CreatedAtKey { created_at: run.created_at.with_timezone(&Utc), id: run.id }
-    }
-}
-
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE id = ANY($1)");
     backtest_run::Model::find_by_statement(stmt(sql, [ids.to_vec().into()])).all(db).await
 }
 
-/// Up to `limit` runs newest first (by `created_at`, then `id`), strictly after `after`.
-///
-/// One index range scan on `idx_backtest_runs_created_id` whatever the depth: the cursor
-/// is a row comparison, which PostgreSQL turns into an index bound.
-pub async fn newest_first(
-    db: &impl ConnectionTrait,
-    after: Option<CreatedAtKey>,
-    limit: u64,
-) -> Result<Vec<backtest_run::Model>, DbErr> {
-    let mut values: Vec<Value> = Vec::with_capacity(3);
-    let mut sql = format!("SELECT {RUN_COLUMNS} FROM backtest_runs");
-    if let Some(key) = after {
-        sql.push_str(" WHERE (created_at, id) < ($1, $2)");
-        values.push(key.created_at.into());
-        values.push(key.id.into());
+/// One page of a listing: up to `scan.limit` runs in the scan's reading order, each with
+/// its position (for cursors). One statement; see [`super::query`].
+pub async fn scan(db: &impl ConnectionTrait, scan: &Scan) -> Result<Vec<(backtest_run::Model, Position)>, DbErr> {
+    let Sql { text, values } = scan.to_sql();
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let run = backtest_run::Model::from_query_result(&row, "")?;
+        let value = match scan.order.field {
+            OrderField::CreatedAt => SortValue::Time(run.created_at.with_timezone(&Utc)),
+            _ => SortValue::Metric(row.try_get::<Option<Decimal>>("", "sort_metric")?),
+        };
+        let id = run.id;
+        out.push((run, Position { value, id }));
     }
-    values.push((limit as i64).into());
-    sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", values.len()));
-    backtest_run::Model::find_by_statement(stmt(sql, values)).all(db).await
+    // Two segments may come back in either order from UNION ALL; order them here.
+    out.sort_by(|a, b| scan.cmp(&a.1, &b.1));
+    out.truncate(scan.limit as usize);
+    Ok(out)
 }
 
-/// How many runs are stored.
-pub async fn count(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let row = db.query_one_raw(stmt("SELECT count(*) FROM backtest_runs", [])).await?;
+/// How many runs match `filter`.
+pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<i64, DbErr> {
+    let Sql { text, values } = count_sql(filter);
+    let row = db.query_one_raw(stmt(text, values)).await?;
     row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(0))
+}
+
+/// Runs `offset..offset + limit` of a listing, by OFFSET: only for the capped page-number
+/// API, never for connections.
+pub async fn offset_page(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    order: Order,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<backtest_run::Model>, DbErr> {
+    let Sql { text, values } = offset_page_sql(filter, order, offset, limit);
+    backtest_run::Model::find_by_statement(stmt(text, values)).all(db).await
 }

@@ -1,7 +1,9 @@
 //! End-to-end tests: one binary, a module per area. See `tearsheet_tests` for the harness.
 
 mod binary;
+mod comparing;
 mod migrations;
+mod oracle;
 mod reading;
 mod recording;
 mod schema_file;

@@ -1,0 +1,348 @@
+//! The one place where listing SQL is shaped: filters, orders, keyset positions.
+//!
+//! A listing is a scan in a total order: `(sort key, id)`, ties broken by id in the sort's
+//! direction. For metric orders the runs that lack the metric (no metrics row, or a NULL
+//! in it) come after all others in both directions, ordered by id. The scan is split into
+//! two segments, each one index range:
+//!
+//! - **valued**: `performance_metrics ⋈ backtest_runs` on the metric's index, e.g.
+//!   `idx_performance_metrics_sharpe (sharpe_ratio DESC NULLS LAST, backtest_run_id DESC)`,
+//!   with `(metric, run id) < ($v, $id)` as the index bound;
+//! - **missing**: runs whose metric IS NULL, by primary key.
+//!
+//! A page reads the segment its cursor is in and, when it may run past that segment's
+//! end, the next one, as one `UNION ALL` statement with a LIMIT per branch; the rows are
+//! put in order in Rust (at most twice the page), not by an SQL sort. Walking backwards
+//! (`last`/`before`) is the same scan reversed. Time order is a single segment.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::Value;
+use tearsheet_entity::RunStatus;
+use uuid::Uuid;
+
+/// Columns of `backtest_runs` qualified with the alias `r`.
+pub const RUN_COLUMNS_R: &str = "r.id, r.created_at, r.completed_at, r.duration_seconds, r.status, r.strategy_name, \
+     r.strategy_type, r.instrument_symbol, r.date_range_start, r.date_range_end, r.initial_capital, r.data_source, \
+     r.config_snapshot, r.error_message, r.original_run_id";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OrderField {
+    CreatedAt,
+    SharpeRatio,
+    TotalReturn,
+    MaxDrawdown,
+}
+
+impl OrderField {
+    pub const ALL: [OrderField; 4] =
+        [OrderField::CreatedAt, OrderField::SharpeRatio, OrderField::TotalReturn, OrderField::MaxDrawdown];
+
+    /// The metric column, and the direction its index is built in (the tiebreaker
+    /// `backtest_run_id` runs the same way; NULLs are last in the index).
+    fn metric(self) -> Option<(&'static str, Direction)> {
+        match self {
+            OrderField::CreatedAt => None,
+            OrderField::SharpeRatio => Some(("sharpe_ratio", Direction::Desc)),
+            OrderField::TotalReturn => Some(("total_return", Direction::Desc)),
+            OrderField::MaxDrawdown => Some(("max_drawdown", Direction::Asc)),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderField::CreatedAt => "CREATED_AT",
+            OrderField::SharpeRatio => "SHARPE_RATIO",
+            OrderField::TotalReturn => "TOTAL_RETURN",
+            OrderField::MaxDrawdown => "MAX_DRAWDOWN",
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+impl Direction {
+    pub fn reverse(self) -> Self {
+        match self {
+            Direction::Asc => Direction::Desc,
+            Direction::Desc => Direction::Asc,
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Direction::Asc => "ASC",
+            Direction::Desc => "DESC",
+        }
+    }
+
+    fn after_op(self) -> &'static str {
+        match self {
+            Direction::Asc => ">",
+            Direction::Desc => "<",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.sql()
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Order {
+    pub field: OrderField,
+    pub direction: Direction,
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Order { field: OrderField::CreatedAt, direction: Direction::Desc }
+    }
+}
+
+/// A run's value of the sort key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortValue {
+    Time(DateTime<Utc>),
+    /// `None`: the run lacks the metric.
+    Metric(Option<Decimal>),
+}
+
+/// A position in a listing: just after (or before) the run with this key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub value: SortValue,
+    pub id: Uuid,
+}
+
+/// Conditions on runs; all must hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    pub strategy_name: Option<String>,
+    pub strategy_type: Option<String>,
+    pub instrument_symbol: Option<String>,
+    pub status: Option<RunStatus>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub original_run_id: Option<Uuid>,
+    /// Must be a JSON object (checked by the caller): `config_snapshot @> $n`.
+    pub config: Option<serde_json::Value>,
+}
+
+/// SQL text with numbered parameters, built up piece by piece. Values are always bound,
+/// never spliced into the text.
+#[derive(Default, Debug)]
+pub struct Sql {
+    pub text: String,
+    pub values: Vec<Value>,
+}
+
+impl Sql {
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        self.text.push_str(&format!("${}", self.values.len()));
+        self
+    }
+}
+
+impl Filter {
+    /// Appends ` AND <condition>` for every condition, on the runs alias `r`.
+    pub fn push_conditions(&self, sql: &mut Sql) {
+        let eq = |sql: &mut Sql, column: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                sql.push(&format!(" AND r.{column} = ")).bind(v.clone());
+            }
+        };
+        eq(sql, "strategy_name", &self.strategy_name);
+        eq(sql, "strategy_type", &self.strategy_type);
+        eq(sql, "instrument_symbol", &self.instrument_symbol);
+        if let Some(status) = self.status {
+            sql.push(" AND r.status = ").bind(sea_orm::ActiveEnum::to_value(&status));
+        }
+        if let Some(t) = self.created_after {
+            sql.push(" AND r.created_at >= ").bind(t);
+        }
+        if let Some(t) = self.created_before {
+            sql.push(" AND r.created_at < ").bind(t);
+        }
+        if let Some(id) = self.original_run_id {
+            sql.push(" AND r.original_run_id = ").bind(id);
+        }
+        if let Some(config) = &self.config {
+            sql.push(" AND r.config_snapshot @> ").bind(config.clone()).push("::jsonb");
+        }
+    }
+}
+
+/// One page's scan: in `order` (or its reverse when `backward`), strictly past `from`.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    pub order: Order,
+    pub filter: Filter,
+    pub from: Option<Position>,
+    pub backward: bool,
+    /// Rows to fetch (page size + 1, to learn whether more follow).
+    pub limit: u64,
+}
+
+/// Which part of a metric order a position lies in.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Valued,
+    Missing,
+}
+
+impl Scan {
+    /// The direction the rows are read in.
+    fn direction(&self) -> Direction {
+        if self.backward { self.order.direction.reverse() } else { self.order.direction }
+    }
+
+    /// The statement for this page. Rows carry the run's columns plus `sort_metric`
+    /// (NULL for time order) so the caller can order and cursor them.
+    pub fn to_sql(&self) -> Sql {
+        let mut sql = Sql::default();
+        match self.order.field.metric() {
+            None => self.time_sql(&mut sql),
+            Some((column, index_direction)) => {
+                let from_segment = match &self.from {
+                    None => None,
+                    Some(Position { value: SortValue::Metric(Some(_)), .. }) => Some(Segment::Valued),
+                    Some(_) => Some(Segment::Missing),
+                };
+                // Forward: valued, then missing. Backward: missing, then valued.
+                let segments: &[Segment] = if self.backward {
+                    &[Segment::Missing, Segment::Valued]
+                } else {
+                    &[Segment::Valued, Segment::Missing]
+                };
+                let start = from_segment.map_or(0, |s| segments.iter().position(|x| *x == s).unwrap_or(0));
+                for (i, segment) in segments[start..].iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" UNION ALL ");
+                    }
+                    // A cursor bounds only the segment it lies in; later segments are read
+                    // from their beginning.
+                    let bound = if i == 0 { self.from.as_ref() } else { None };
+                    sql.push("(");
+                    match segment {
+                        Segment::Valued => self.valued_sql(&mut sql, column, index_direction, bound),
+                        Segment::Missing => self.missing_sql(&mut sql, column, bound),
+                    }
+                    sql.push(")");
+                }
+            }
+        }
+        sql
+    }
+
+    fn time_sql(&self, sql: &mut Sql) {
+        let dir = self.direction();
+        sql.push(&format!("SELECT {RUN_COLUMNS_R}, NULL::numeric AS sort_metric FROM backtest_runs r WHERE TRUE"));
+        if let Some(Position { value: SortValue::Time(t), id }) = &self.from {
+            sql.push(&format!(" AND (r.created_at, r.id) {} (", dir.after_op()))
+                .bind(*t)
+                .push(", ")
+                .bind(*id)
+                .push(")");
+        }
+        self.filter.push_conditions(sql);
+        sql.push(&format!(" ORDER BY r.created_at {d}, r.id {d} LIMIT ", d = dir.sql())).bind(self.limit as i64);
+    }
+
+    fn valued_sql(&self, sql: &mut Sql, column: &str, index_direction: Direction, bound: Option<&Position>) {
+        let dir = self.direction();
+        sql.push(&format!(
+            "SELECT {RUN_COLUMNS_R}, pm.{column} AS sort_metric FROM performance_metrics pm \
+             JOIN backtest_runs r ON r.id = pm.backtest_run_id WHERE pm.{column} IS NOT NULL"
+        ));
+        if let Some(Position { value: SortValue::Metric(Some(v)), id }) = bound {
+            sql.push(&format!(" AND (pm.{column}, pm.backtest_run_id) {} (", dir.after_op()))
+                .bind(*v)
+                .push(", ")
+                .bind(*id)
+                .push(")");
+        }
+        self.filter.push_conditions(sql);
+        // NULLs are excluded, so where they would sort is moot; it is spelled out to match
+        // the index exactly (read forwards or backwards), so the planner uses its order.
+        let nulls = if dir == index_direction { "NULLS LAST" } else { "NULLS FIRST" };
+        sql.push(&format!(" ORDER BY pm.{column} {d} {nulls}, pm.backtest_run_id {d} LIMIT ", d = dir.sql()))
+            .bind(self.limit as i64);
+    }
+
+    fn missing_sql(&self, sql: &mut Sql, column: &str, bound: Option<&Position>) {
+        let dir = self.direction();
+        sql.push(&format!(
+            "SELECT {RUN_COLUMNS_R}, NULL::numeric AS sort_metric FROM backtest_runs r \
+             LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE pm.{column} IS NULL"
+        ));
+        if let Some(Position { value: SortValue::Metric(None), id }) = bound {
+            sql.push(&format!(" AND r.id {} ", dir.after_op())).bind(*id);
+        }
+        self.filter.push_conditions(sql);
+        sql.push(&format!(" ORDER BY r.id {} LIMIT ", dir.sql())).bind(self.limit as i64);
+    }
+
+    /// Compares two positions in the scan's reading order.
+    pub fn cmp(&self, a: &Position, b: &Position) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let forward = match (&a.value, &b.value) {
+            (SortValue::Time(x), SortValue::Time(y)) => x.cmp(y).then(a.id.cmp(&b.id)),
+            (SortValue::Metric(x), SortValue::Metric(y)) => match (x, y) {
+                (Some(x), Some(y)) => x.cmp(y).then(a.id.cmp(&b.id)),
+                // Missing values come last whatever the direction: handled below.
+                (Some(_), None) => return if self.backward { Ordering::Greater } else { Ordering::Less },
+                (None, Some(_)) => return if self.backward { Ordering::Less } else { Ordering::Greater },
+                (None, None) => a.id.cmp(&b.id),
+            },
+            _ => Ordering::Equal,
+        };
+        match self.direction() {
+            Direction::Asc => forward,
+            Direction::Desc => forward.reverse(),
+        }
+    }
+}
+
+/// `SELECT count(*)` of the runs matching `filter`.
+pub fn count_sql(filter: &Filter) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT count(*) FROM backtest_runs r WHERE TRUE");
+    filter.push_conditions(&mut sql);
+    sql
+}
+
+/// One offset page in `order` (for page-number interfaces; the caller caps the offset).
+/// Same total order as the connections: runs lacking the metric last, ties by id.
+pub fn offset_page_sql(filter: &Filter, order: Order, offset: u64, limit: u64) -> Sql {
+    let mut sql = Sql::default();
+    let d = order.direction.sql();
+    match order.field.metric() {
+        None => {
+            sql.push(&format!("SELECT {RUN_COLUMNS_R} FROM backtest_runs r WHERE TRUE"));
+            filter.push_conditions(&mut sql);
+            sql.push(&format!(" ORDER BY r.created_at {d}, r.id {d}"));
+        }
+        Some((column, _)) => {
+            sql.push(&format!(
+                "SELECT {RUN_COLUMNS_R} FROM backtest_runs r \
+                 LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE"
+            ));
+            filter.push_conditions(&mut sql);
+            sql.push(&format!(" ORDER BY pm.{column} {d} NULLS LAST, r.id {d}"));
+        }
+    }
+    sql.push(" OFFSET ").bind(offset as i64).push(" LIMIT ").bind(limit as i64);
+    sql
+}
