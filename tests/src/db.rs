@@ -38,6 +38,8 @@ fn server() -> &'static Server {
                 ("full_page_writes", "off"),
                 ("max_connections", "300"),
                 ("shared_buffers", "64MB"),
+                // Lets tests count the statements a request sent (see `statements_sent`).
+                ("shared_preload_libraries", "pg_stat_statements"),
             ]
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -124,6 +126,43 @@ impl TestDb {
 
     pub async fn connect(&self) -> DatabaseConnection {
         connect(&self.url, 4).await
+    }
+
+    /// How many statements this database has executed so far, from `pg_stat_statements`
+    /// (loaded in the throwaway cluster; a `TEST_DATABASE_URL` server must load it too).
+    /// The counting queries themselves are left out.
+    pub async fn statements_sent(&self) -> i64 {
+        let db = connect(&self.url, 1).await;
+        db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await
+            .expect("pg_stat_statements must be available (shared_preload_libraries) to count statements");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND query NOT ILIKE '%pg_stat_statements%'",
+            ))
+            .await
+            .expect("count statements")
+            .expect("a row");
+        let n = row.try_get_by_index::<i64>(0).expect("bigint");
+        db.close().await.expect("close");
+        n
+    }
+
+    /// The statements this database ran, most called first (for failure messages).
+    pub async fn statement_log(&self) -> Vec<String> {
+        let db = connect(&self.url, 1).await;
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT calls || ' x ' || left(query, 160) FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY calls DESC",
+            ))
+            .await
+            .unwrap_or_default();
+        rows.iter().filter_map(|r| r.try_get_by_index::<String>(0).ok()).collect()
     }
 }
 
