@@ -78,18 +78,28 @@ pub async fn create_database_if_missing(admin: &DatabaseConnection, name: &str) 
     }
 }
 
-/// The SQLSTATE of a database error, if it came from the server.
-pub fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+/// The sqlx error inside a SeaORM error, whichever way SeaORM wrapped it.
+pub fn sqlx_error(err: &sea_orm::DbErr) -> Option<&sea_orm::sqlx::Error> {
     use sea_orm::{DbErr, RuntimeErr};
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e))
-        | DbErr::Conn(RuntimeErr::SqlxError(e)) => match e.as_ref() {
-            sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
-            _ => None,
-        },
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
         _ => None,
     }
+}
+
+/// The error the server reported, if the failure came from the server.
+pub fn server_error(err: &sea_orm::DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+    match sqlx_error(err)? {
+        sea_orm::sqlx::Error::Database(db) => Some(db.as_ref()),
+        _ => None,
+    }
+}
+
+/// The SQLSTATE of a database error, if it came from the server.
+pub fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+    server_error(err)?.code().map(|c| c.into_owned())
 }
 
 /// The read and the write pool.

@@ -230,15 +230,6 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The directory holding the server's Unix socket.
-    pub fn socket_dir(&self) -> &Path {
-        &self.socket_dir
-    }
-
-    pub fn pgdata(&self) -> &Path {
-        &self.spec.pgdata
-    }
-
     /// A connection URL for `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
         // sqlx reads a `host` parameter that starts with '/' as a socket directory.

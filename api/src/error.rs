@@ -8,7 +8,7 @@
 
 use sea_orm::DbErr;
 
-use crate::db::sqlstate;
+use crate::db::{server_error, sqlstate, sqlx_error};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -81,25 +81,14 @@ impl From<DbErr> for ApiError {
 }
 
 fn is_io_error(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            e.as_ref(),
-            sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed
-        ),
-        _ => false,
-    }
+    matches!(
+        sqlx_error(err),
+        Some(sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed)
+    )
 }
 
 fn constraint_name(err: &DbErr) -> Option<String> {
-    use sea_orm::RuntimeErr;
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
-            sea_orm::sqlx::Error::Database(db) => db.constraint().map(str::to_owned),
-            _ => None,
-        },
-        _ => None,
-    }
+    server_error(err)?.constraint().map(str::to_owned)
 }
 
 fn conflict_message(err: &DbErr) -> String {

@@ -143,30 +143,27 @@ pub async fn connection(
     order: Order,
     args: ConnectionArgs,
 ) -> Result<BacktestRunConnection> {
-    let (size, backward, from) = match (args.first, args.last) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadUserInput {
-                message: "give either first (with after) or last (with before), not both".into(),
-                field: Some("last".into()),
-            });
-        }
-        (None, Some(n)) => (check_size("last", n)?, true, args.before.as_deref().map(|c| ("before", c))),
-        (first, None) if args.before.is_some() && args.after.is_none() && first.is_none() => {
-            (check_size("last", DEFAULT_PAGE_SIZE)?, true, args.before.as_deref().map(|c| ("before", c)))
-        }
-        (first, None) => (
-            check_size("first", first.unwrap_or(DEFAULT_PAGE_SIZE))?,
-            false,
-            args.after.as_deref().map(|c| ("after", c)),
-        ),
+    if args.first.is_some() && args.last.is_some() {
+        return Err(ApiError::BadUserInput {
+            message: "give either first (with after) or last (with before), not both".into(),
+            field: Some("last".into()),
+        });
+    }
+    // `before` alone (no size, no `after`) pages backwards with the default size.
+    let backward = args.last.is_some() || (args.first.is_none() && args.before.is_some() && args.after.is_none());
+    let (size_arg, requested, cursor_arg, cursor, stray) = if backward {
+        ("last", args.last, "before", args.before, args.after.is_some())
+    } else {
+        ("first", args.first, "after", args.after, args.before.is_some())
     };
-    if backward && args.after.is_some() || !backward && args.before.is_some() {
+    if stray {
         return Err(ApiError::bad_input(
             if backward { "after" } else { "before" },
             "after goes with first, before with last; combining them is not supported",
         ));
     }
-    let from = from.map(|(arg, c)| decode_cursor(arg, order, c)).transpose()?;
+    let size = check_size(size_arg, requested.unwrap_or(DEFAULT_PAGE_SIZE))?;
+    let from = cursor.as_deref().map(|c| decode_cursor(cursor_arg, order, c)).transpose()?;
     let scan = Scan { order, filter, from, backward, limit: size + 1 };
     let mut rows = store::runs::scan(&state.pools.read, &scan).await?;
     let more = rows.len() as u64 > size;
