@@ -116,6 +116,7 @@ impl CompareQuery {
         let mut runs = store::runs::by_ids(&state.pools.read, &wanted).await.map_err(ApiError::from)?;
         runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let missing_ids = wanted.iter().filter(|id| !runs.iter().any(|r| r.id == **id)).map(|id| run_id(*id)).collect();
+        super::loaders::prefetch(ctx, &[ctx.look_ahead().field("runs")], &runs.iter().collect::<Vec<_>>()).await?;
         let config_differences = if runs.len() < 2 {
             Vec::new()
         } else {
@@ -162,6 +163,7 @@ impl CompareQuery {
             store::runs::count(&state.pools.read, &filter),
         )
         .map_err(ApiError::from)?;
+        super::loaders::prefetch(ctx, &[ctx.look_ahead().field("items")], &items.iter().collect::<Vec<_>>()).await?;
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         Ok(BacktestRunPage {
             items: items.into_iter().map(BacktestRun).collect(),

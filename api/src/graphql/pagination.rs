@@ -14,6 +14,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use tearsheet_entity::backtest_run;
+
+use super::loaders::prefetch;
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -136,13 +139,23 @@ impl BacktestRunConnection {
     }
 }
 
-/// One page of runs matching `filter` in `order`, as a Relay connection.
+/// One page of runs matching `filter` in `order`, as a Relay connection, with the nested
+/// rows its selection asks for loaded in one batch each (see [`prefetch`]).
 pub async fn connection(
-    state: &AppState,
+    ctx: &Context<'_>,
     filter: Filter,
     order: Order,
     args: ConnectionArgs,
-) -> Result<BacktestRunConnection> {
+) -> async_graphql::Result<BacktestRunConnection> {
+    let state = ctx.data::<AppState>()?;
+    let conn = page(state, filter, order, args).await?;
+    let look = ctx.look_ahead();
+    let runs: Vec<&backtest_run::Model> = conn.edges.iter().map(|e| &e.node.0).collect();
+    prefetch(ctx, &[look.field("nodes"), look.field("edges").field("node")], &runs).await?;
+    Ok(conn)
+}
+
+async fn page(state: &AppState, filter: Filter, order: Order, args: ConnectionArgs) -> Result<BacktestRunConnection> {
     if args.first.is_some() && args.last.is_some() {
         return Err(ApiError::BadUserInput {
             message: "give either first (with after) or last (with before), not both".into(),

@@ -101,10 +101,8 @@ impl RecordMutation {
         let run = input.validate(Utc::now())?;
         let state = ctx.data::<AppState>()?;
         let (stored, metrics) = record::record(&state.pools.write, &run).await.map_err(ApiError::from)?;
-        if let Some(m) = metrics {
-            // The response's `metrics` comes from what was just written, not a second read.
-            ctx.data::<Loaders>()?.metrics.feed_one(stored.id, m).await;
-        }
+        // The response's `metrics` comes from what was just written, not a second read.
+        ctx.data::<Loaders>()?.metrics.feed_one(stored.id, metrics).await;
         Ok(BacktestRun(stored))
     }
 }

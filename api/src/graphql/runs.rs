@@ -10,7 +10,6 @@ use super::metrics::PerformanceMetrics;
 use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, parse_run_id, run_id};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::query::{Direction, Filter, Order, OrderField};
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -99,7 +98,7 @@ impl BacktestRun {
     /// The run this one re-ran, if any (null too when that run was deleted).
     async fn original_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<BacktestRun>> {
         let Some(original) = self.0.original_run_id else { return Ok(None) };
-        Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.map(BacktestRun))
+        Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.flatten().map(BacktestRun))
     }
     /// Re-runs of this run, newest first.
     async fn reruns(
@@ -112,11 +111,11 @@ impl BacktestRun {
     ) -> async_graphql::Result<BacktestRunConnection> {
         let filter = Filter { original_run_id: Some(self.0.id), ..Filter::default() };
         let args = ConnectionArgs { first, after, last, before };
-        Ok(pagination::connection(ctx.data::<AppState>()?, filter, Order::default(), args).await?)
+        pagination::connection(ctx, filter, Order::default(), args).await
     }
     /// Null when the run recorded no metrics (e.g. it failed).
     async fn metrics(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PerformanceMetrics>> {
-        Ok(ctx.data::<Loaders>()?.metrics.load_one(self.0.id).await?.map(PerformanceMetrics))
+        Ok(ctx.data::<Loaders>()?.metrics.load_one(self.0.id).await?.flatten().map(PerformanceMetrics))
     }
 }
 
@@ -215,7 +214,7 @@ impl RunQuery {
     /// One run by id; null when no run has it.
     async fn backtest_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BacktestRun>> {
         let id = parse_run_id("id", &id)?;
-        Ok(ctx.data::<Loaders>()?.runs.load_one(id).await?.map(BacktestRun))
+        Ok(ctx.data::<Loaders>()?.runs.load_one(id).await?.flatten().map(BacktestRun))
     }
 
     /// Relay cursor connection. Default order: CREATED_AT DESC. At most 100 per page
@@ -234,6 +233,6 @@ impl RunQuery {
         let filter = filter.unwrap_or_default().into_filter()?;
         let order = order_by.map(Order::from).unwrap_or_default();
         let args = ConnectionArgs { first, after, last, before };
-        Ok(pagination::connection(ctx.data::<AppState>()?, filter, order, args).await?)
+        pagination::connection(ctx, filter, order, args).await
     }
 }

@@ -4,6 +4,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
 use tearsheet_entity::performance_metrics;
 use uuid::Uuid;
 
+use super::query::Sql;
 use super::stmt;
 
 pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \
@@ -13,6 +14,14 @@ pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, shar
 /// The metrics of these runs; runs without metrics are absent. One index scan on the
 /// unique `idx_performance_metrics_run_id` for the whole batch.
 pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<Vec<performance_metrics::Model>, DbErr> {
-    let sql = format!("SELECT {METRICS_COLUMNS} FROM performance_metrics WHERE backtest_run_id = ANY($1)");
-    performance_metrics::Model::find_by_statement(stmt(sql, [run_ids.to_vec().into()])).all(db).await
+    let Sql { text, values } = by_run_ids_sql(run_ids);
+    performance_metrics::Model::find_by_statement(stmt(text, values)).all(db).await
+}
+
+/// `by_run_ids`'s statement (the plan tests explain it).
+pub fn by_run_ids_sql(run_ids: &[Uuid]) -> Sql {
+    Sql {
+        text: format!("SELECT {METRICS_COLUMNS} FROM performance_metrics WHERE backtest_run_id = ANY($1)"),
+        values: vec![run_ids.to_vec().into()],
+    }
 }

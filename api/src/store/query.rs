@@ -283,9 +283,14 @@ impl Scan {
 
     fn missing_sql(&self, sql: &mut Sql, column: &str, bound: Option<&Position>) {
         let dir = self.direction();
+        // NOT EXISTS, not `LEFT JOIN … WHERE pm.x IS NULL`: the planner estimates that
+        // filter from the column's null fraction alone (0 when every metrics row has the
+        // value), expects no row to pass, and hash-joins both whole tables; the anti-join
+        // is estimated from the join, and it walks the primary key until the page is full.
         sql.push(&format!(
             "SELECT {RUN_COLUMNS_R}, NULL::numeric AS sort_metric FROM backtest_runs r \
-             LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE pm.{column} IS NULL"
+             WHERE NOT EXISTS (SELECT 1 FROM performance_metrics pm \
+             WHERE pm.backtest_run_id = r.id AND pm.{column} IS NOT NULL)"
         ));
         if let Some(Position { value: SortValue::Metric(None), id }) = bound {
             sql.push(&format!(" AND r.id {} ", dir.after_op())).bind(*id);

@@ -14,10 +14,18 @@ pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, s
      strategy_type, instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, \
      config_snapshot, error_message, original_run_id";
 
+/// `by_ids`'s statement (the plan tests explain it).
+pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
+    Sql {
+        text: format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE id = ANY($1)"),
+        values: vec![ids.to_vec().into()],
+    }
+}
+
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE id = ANY($1)");
-    backtest_run::Model::find_by_statement(stmt(sql, [ids.to_vec().into()])).all(db).await
+    let Sql { text, values } = by_ids_sql(ids);
+    backtest_run::Model::find_by_statement(stmt(text, values)).all(db).await
 }
 
 /// One page of a listing: up to `scan.limit` runs in the scan's reading order, each with

@@ -1,9 +1,11 @@
 //! End-to-end tests: one binary, a module per area. See `tearsheet_tests` for the harness.
 
+mod batching;
 mod binary;
 mod comparing;
 mod migrations;
 mod oracle;
+mod plans;
 mod reading;
 mod recording;
 mod schema_file;
