@@ -37,3 +37,19 @@ if ! have_pg_binaries; then
   fi
   have_pg_binaries || { echo "PostgreSQL binaries still not found after installing" >&2; exit 1; }
 fi
+
+# Node.js and npm, for the checks written in JavaScript (the GraphQL contract check). Only
+# the test script needs them.
+ensure_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then return 0; fi
+  echo "==> Node.js not found: installing it"
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  elif command -v brew >/dev/null 2>&1; then
+    brew install node
+  else
+    echo "Install Node.js (node and npm) with your package manager." >&2
+    exit 1
+  fi
+}

@@ -7,6 +7,19 @@ source scripts/ensure-deps.sh
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 
+echo "==> GraphQL contract"
+ensure_node
+# ../shared is the source of truth when it is there; contract/ is its copy for clones without it.
+contract="contract"
+if [ -f ../shared/tools/contract-check.mjs ] && [ -f ../shared/api/contract.graphql ]; then
+  contract="../shared"
+  if ! diff -q ../shared/api/contract.graphql contract/api/contract.graphql >/dev/null; then
+    echo "note: contract/api/contract.graphql differs from ../shared; refresh it (see contract/README.md)"
+  fi
+fi
+[ -d "$contract/tools/node_modules/graphql" ] || npm ci --prefix "$contract/tools" --no-audit --no-fund --loglevel=error
+node "$contract/tools/contract-check.mjs" schema.graphql
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -8,6 +8,8 @@
 //! | `TEARSHEET_DB_MAX_CONNECTIONS` | `--db-max-connections` | `10` | size of each connection pool |
 //! | `TEARSHEET_DB_ACQUIRE_TIMEOUT_MS` | `--db-acquire-timeout-ms` | `5000` | wait for a free connection before failing |
 //! | `TEARSHEET_DB_CONNECT_RETRY_SECS` | `--db-connect-retry-secs` | `30` | keep retrying an unreachable database at start for this long |
+//! | `TEARSHEET_WRITE_TOKENS` | `--write-token` | (generated, printed) | bearer tokens that may write, comma-separated |
+//! | `TEARSHEET_READ_TOKENS` | `--read-token` | (reads open) | bearer tokens that may read, comma-separated |
 //! | `TEARSHEET_LOG` / `RUST_LOG` | | `info` | log filter (tracing `EnvFilter` syntax) |
 //! | `PG_BIN_DIR` | | (searched) | directory of `initdb`/`pg_ctl`/`postgres` for the embedded cluster |
 
@@ -17,6 +19,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Token;
 
 /// Tearsheet: a GraphQL API over trading-strategy backtest runs stored in PostgreSQL.
 ///
@@ -59,7 +63,23 @@ pub struct ServeArgs {
     #[arg(long)]
     pub demo: bool,
     #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// Who may read and write (see `auth`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuthArgs {
+    /// Bearer token that may record and delete runs. Repeat the flag, or separate tokens
+    /// with commas in the variable, to accept several (rotation). Without any, a token is
+    /// generated at start and printed once on stderr.
+    #[arg(long = "write-token", env = "TEARSHEET_WRITE_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub write_tokens: Vec<Token>,
+    /// Bearer token that may read. When any is set, every request needs a read or write
+    /// token; without, reads are open.
+    #[arg(long = "read-token", env = "TEARSHEET_READ_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub read_tokens: Vec<Token>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -2,9 +2,10 @@
 //! has something to explore.
 
 use chrono::{Duration, Utc};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait as _};
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::store;
+use crate::store::record::RecordError;
 
 pub const DEMO_RUNS: usize = 400;
 const DEMO_SEED: u64 = 20_250_125;
@@ -16,10 +17,10 @@ pub async fn fill_if_empty(db: &DatabaseConnection) -> Result<usize, DbErr> {
         return Ok(0);
     }
     let runs = crate::synthetic::runs(DEMO_SEED, DEMO_RUNS, Utc::now(), Duration::days(90));
-    let txn = db.begin().await?;
-    for run in &runs {
-        store::record::insert(&txn, run).await?;
-    }
-    txn.commit().await?;
+    // One batch: re-runs name originals earlier in it.
+    store::record::record(db, &runs).await.map_err(|e| match e {
+        RecordError::Db(e) => e,
+        RecordError::Rejected(r) => DbErr::Custom(format!("demo runs were refused: {r:?}")),
+    })?;
     Ok(runs.len())
 }

@@ -8,6 +8,7 @@
 
 use sea_orm::DbErr;
 
+use crate::auth::Access;
 use crate::db::{server_error, sqlstate, sqlx_error};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -20,9 +21,14 @@ pub enum ApiError {
     /// The request is well-formed GraphQL but a value in it is not acceptable: an id that is
     /// not a UUID, a cursor that does not decode, a page size out of range, a value a
     /// constraint rejects. `field` names the argument or input field when there is one.
-    BadUserInput { message: String, field: Option<String> },
+    /// `index`: which input of a batch (`recordBacktestRuns`) it is about.
+    BadUserInput { message: String, field: Option<String>, index: Option<usize> },
     /// The request contradicts what is stored (e.g. an id that exists with other content).
-    Conflict(String),
+    Conflict { message: String, field: Option<String>, index: Option<usize> },
+    /// The operation needs a token and the request carried none.
+    Unauthenticated(String),
+    /// The request's token does not allow the operation.
+    Forbidden(String),
     /// The database cannot be reached or has no free connection; retrying later may work.
     ServiceUnavailable(DbErr),
     /// A bug or an unexpected database failure. The client sees only a generic message.
@@ -31,14 +37,45 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::BadUserInput { message: message.into(), field: Some(field.into()) }
+        ApiError::BadUserInput { message: message.into(), field: Some(field.into()), index: None }
+    }
+
+    /// A value the client sent that is fine by itself but no field in particular.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadUserInput { message: message.into(), field: None, index: None }
+    }
+
+    /// The error as it concerns input `i` of a batch: `extensions.index`, and the message
+    /// says which input.
+    pub fn at(self, i: usize) -> Self {
+        match self {
+            ApiError::BadUserInput { message, field, .. } => {
+                ApiError::BadUserInput { message: format!("inputs[{i}]: {message}"), field, index: Some(i) }
+            }
+            ApiError::Conflict { message, field, .. } => {
+                ApiError::Conflict { message: format!("inputs[{i}]: {message}"), field, index: Some(i) }
+            }
+            other => other,
+        }
+    }
+
+    /// Why a request with these credentials may not do what it asked.
+    pub fn access_denied(access: Access) -> Self {
+        match access {
+            Access::Anonymous => ApiError::Unauthenticated(
+                "this operation needs a token: send the header `Authorization: Bearer <token>`".into(),
+            ),
+            Access::Invalid => ApiError::Forbidden("the bearer token is not valid".into()),
+            Access::Read | Access::Write => ApiError::Forbidden("this token may read but not write".into()),
+        }
     }
 
     /// The message the client sees.
     pub fn message(&self) -> String {
         match self {
             ApiError::BadUserInput { message, .. } => message.clone(),
-            ApiError::Conflict(message) => message.clone(),
+            ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::Unauthenticated(message) | ApiError::Forbidden(message) => message.clone(),
             ApiError::ServiceUnavailable(_) => "the database is unavailable; try again shortly".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
@@ -47,7 +84,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
-            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -60,14 +99,16 @@ impl From<DbErr> for ApiError {
             return ApiError::ServiceUnavailable(err);
         }
         match sqlstate(&err).as_deref() {
-            Some("23505") => ApiError::Conflict(conflict_message(&err)),
-            Some("23514") => constraint_message(&err).map(|(field, msg)| ApiError::bad_input(field, msg)).unwrap_or(
-                ApiError::BadUserInput { message: "a value is out of its allowed range".into(), field: None },
-            ),
-            Some("23503") => ApiError::bad_input("originalRunId", "originalRunId names no stored run"),
-            Some("22003") => {
-                ApiError::BadUserInput { message: "a numeric value is too large for its column".into(), field: None }
+            Some("23505") => {
+                ApiError::Conflict { message: conflict_message(&err), field: Some("id".into()), index: None }
             }
+            Some("23514") => constraint_message(&err)
+                .map(|(field, msg)| ApiError::bad_input(field, msg))
+                .unwrap_or(ApiError::bad_request("a value is out of its allowed range")),
+            Some("23503") => ApiError::bad_input("originalRunId", "originalRunId names no stored run"),
+            Some("22003") => ApiError::bad_request("a numeric value is too large for its column"),
+            // A NUL character in text or JSON, which PostgreSQL cannot store.
+            Some("22021" | "22P05") => ApiError::bad_request("text must not contain the NUL character (\\u0000)"),
             // Trouble with the server rather than the request: connection exceptions (08),
             // authentication (28), a missing database (3D), insufficient resources (53),
             // operator intervention such as a shutdown or crash recovery (57P).
@@ -120,15 +161,20 @@ impl From<ApiError> for async_graphql::Error {
             _ => {}
         }
         let code = err.code();
-        let field = match &err {
-            ApiError::BadUserInput { field, .. } => field.clone(),
-            _ => None,
+        let (field, index) = match &err {
+            ApiError::BadUserInput { field, index, .. } | ApiError::Conflict { field, index, .. } => {
+                (field.clone(), *index)
+            }
+            _ => (None, None),
         };
         let mut gql = async_graphql::Error::new(err.message());
         let ext = gql.extensions.get_or_insert_with(Default::default);
         ext.set("code", code);
         if let Some(field) = field {
             ext.set("field", field);
+        }
+        if let Some(index) = index {
+            ext.set("index", index as u64);
         }
         gql
     }

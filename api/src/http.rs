@@ -5,13 +5,16 @@ use std::time::Duration;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sea_orm::ConnectionTrait as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Access, AccessPolicy};
+use crate::error::ApiError;
 use crate::graphql::AppSchema;
 use crate::graphql::loaders::Loaders;
 use crate::state::AppState;
@@ -24,21 +27,41 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 struct HttpState {
     schema: AppSchema,
     app: AppState,
+    policy: AccessPolicy,
 }
 
-pub fn router(schema: AppSchema, app: AppState) -> Router {
+pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { schema, app })
+        .with_state(HttpState { schema, app, policy })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
 }
 
-async fn graphql(State(state): State<HttpState>, request: GraphQLRequest) -> GraphQLResponse {
-    let request = request.into_inner().data(Loaders::new(&state.app.pools.read));
-    state.schema.execute(request).await.into()
+async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    let access = state.policy.access(&headers);
+    if state.policy.reads_need_token() && !matches!(access, Access::Read | Access::Write) {
+        return refuse(access);
+    }
+    let request = request.into_inner().data(Loaders::new(&state.app.pools.read)).data(access);
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// A request without the token reads need: 401 (with the scheme to use) or 403, and a
+/// GraphQL error body with the same `extensions.code` a resolver would give.
+fn refuse(access: Access) -> Response {
+    let err = ApiError::access_denied(access);
+    let status = if err.code() == "UNAUTHENTICATED" { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+    let body = serde_json::json!({
+        "errors": [{ "message": err.message(), "extensions": { "code": err.code() } }]
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 async fn graphiql() -> Html<&'static str> {

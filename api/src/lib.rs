@@ -3,6 +3,7 @@
 //! `main.rs` parses the command line and calls [`commands::run`]; tests build an
 //! [`startup::Application`] directly.
 
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod db;

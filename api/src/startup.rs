@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use crate::auth::AccessPolicy;
 use crate::config::ServeArgs;
 use crate::db::{self, DbStartError, Pools, Provisioned};
 use crate::graphql;
@@ -50,8 +51,18 @@ impl Application {
                 tracing::info!(runs = added, "demo data added");
             }
         }
+        let (policy, generated) = AccessPolicy::from_args(&args.auth);
+        if let Some(token) = generated {
+            // Printed, never logged: stderr once, as Jupyter does, so the person who
+            // started the server can write and log collectors keep no copy.
+            eprintln!(
+                "\nNo write token configured (--write-token or TEARSHEET_WRITE_TOKENS); generated one for this run.\n\
+                 Mutations need the header:\n\n    Authorization: Bearer {}\n",
+                token.expose()
+            );
+        }
         let state = AppState { pools: pools.clone() };
-        let router = crate::http::router(graphql::build_schema(state.clone()), state);
+        let router = crate::http::router(graphql::build_schema(state.clone()), state, policy);
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
         Ok(Application { listener, router, pools, provisioned })

@@ -148,6 +148,7 @@ pub fn runs(seed: u64, count: usize, end: DateTime<Utc>, span: Duration) -> Vec<
         out.push(NewRun {
             id: rng.uuid(),
             created_at,
+            created_at_given: true,
             completed_at: Some(created_at + Duration::seconds(i64::from(duration))),
             duration_seconds: Some(duration),
             status,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tearsheet_api::config::{DatabaseArgs, DatabaseUrl, ServeArgs};
+use tearsheet_api::config::{AuthArgs, DatabaseArgs, DatabaseUrl, ServeArgs};
 use tearsheet_api::startup::Application;
 use tokio::sync::oneshot;
 
@@ -25,7 +25,12 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> Self {
-        let args = serve_args(&db.url);
+        Self::spawn_with(db, serve_args).await
+    }
+
+    /// Serves `db` with the arguments `args` makes from its URL (e.g. to set read tokens).
+    pub async fn spawn_with(db: TestDb, args: impl FnOnce(&str) -> ServeArgs) -> Self {
+        let args = args(&db.url);
         let app = Application::build(&args).await.unwrap_or_else(|e| panic!("building the app: {e}"));
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
@@ -43,16 +48,22 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// POSTs a GraphQL request and returns the whole JSON response.
+    /// POSTs a GraphQL request with the write token and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request");
-        response.json().await.expect("json response")
+        self.graphql_as(Some(WRITE_TOKEN), query, variables).await.1
+    }
+
+    /// POSTs a GraphQL request with this bearer token (or none); returns the HTTP status
+    /// and the JSON response.
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request =
+            self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json response"))
     }
 
     /// Like [`graphql`](Self::graphql), but panics on any error and returns `data`.
@@ -77,11 +88,15 @@ impl TestApp {
     }
 }
 
+/// The write token every test app accepts (`TestApp::graphql` sends it).
+pub const WRITE_TOKEN: &str = "test-write-token-0123456789";
+
 pub fn serve_args(database_url: &str) -> ServeArgs {
     ServeArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         no_migrate: true,
         demo: false,
+        auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
         db: DatabaseArgs {
             database_url: Some(DatabaseUrl::new(database_url)),
             data_dir: PathBuf::from("unused"),
@@ -127,7 +142,8 @@ impl TestSchema {
     pub async fn execute(&self, query: &str, variables: Value) -> Value {
         let request = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables))
-            .data(tearsheet_api::graphql::loaders::Loaders::new(&self.pools.read));
+            .data(tearsheet_api::graphql::loaders::Loaders::new(&self.pools.read))
+            .data(tearsheet_api::auth::Access::Write);
         let response = self.schema.execute(request).await;
         serde_json::to_value(&response).expect("serializable response")
     }

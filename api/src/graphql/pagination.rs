@@ -157,10 +157,7 @@ pub async fn connection(
 
 async fn page(state: &AppState, filter: Filter, order: Order, args: ConnectionArgs) -> Result<BacktestRunConnection> {
     if args.first.is_some() && args.last.is_some() {
-        return Err(ApiError::BadUserInput {
-            message: "give either first (with after) or last (with before), not both".into(),
-            field: Some("last".into()),
-        });
+        return Err(ApiError::bad_input("last", "give either first (with after) or last (with before), not both"));
     }
     // `before` alone (no size, no `after`) pages backwards with the default size.
     let backward = args.last.is_some() || (args.first.is_none() && args.before.is_some() && args.after.is_none());

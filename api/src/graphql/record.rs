@@ -1,35 +1,57 @@
-//! Mutations: recording runs.
+//! Mutations: recording and deleting runs, and the validation of what is recorded.
 
-use async_graphql::{Context, ID, InputObject, Json, Object};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::loaders::Loaders;
-use super::metrics::PerformanceMetricsInput;
+use super::metrics::{PerformanceMetricsInput, decimal_in_column};
 use super::runs::{BacktestRun, RunStatus};
-use super::scalars::{Date, parse_run_id};
+use super::scalars::{Date, parse_run_id, run_id};
+use crate::auth::Access;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use crate::store::record::{self, NewRun};
+use crate::store::record::{self, NewRun, RecordError, Recorded, Rejection};
+
+/// At most this many runs per `recordBacktestRuns` call.
+pub const MAX_BATCH: usize = 1000;
+/// Largest `config`, serialized as JSON.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// At most this many errors are listed for one batch; the last says how many more.
+const MAX_REPORTED_ERRORS: usize = 100;
 
 #[derive(InputObject, Clone, Debug)]
 pub struct RecordBacktestRunInput {
     /// Client-chosen UUID; recording the same id with the same content again is a no-op.
+    /// Another run with this id already stored is a `CONFLICT`. Without it the server
+    /// generates a time-ordered UUID (v7).
     pub id: Option<ID>,
+    /// Defaults to the time of recording. Stored to the microsecond.
     pub created_at: Option<DateTime<Utc>>,
+    /// Not before `createdAt`.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Zero or more.
     pub duration_seconds: Option<i32>,
     pub status: RunStatus,
+    /// 1 to 100 characters.
     pub strategy_name: String,
+    /// 1 to 50 characters.
     pub strategy_type: String,
+    /// 1 to 20 characters.
     pub instrument_symbol: String,
     pub date_range_start: Date,
+    /// Not before `dateRangeStart`.
     pub date_range_end: Date,
+    /// Greater than 0, at most 2 decimals, less than 10^18.
     pub initial_capital: Decimal,
+    /// 1 to 50 characters.
     pub data_source: String,
+    /// The complete strategy configuration: a JSON object of at most 1 MiB.
     pub config: Json<serde_json::Value>,
+    /// Only for FAILED or INTERRUPTED runs.
     pub error_message: Option<String>,
+    /// The run this one re-runs: a stored run, or one earlier in the same batch.
     pub original_run_id: Option<ID>,
     pub metrics: Option<PerformanceMetricsInput>,
 }
@@ -39,8 +61,19 @@ pub struct RecordBacktestRunInput {
 const TEXT_LIMITS: [(&str, usize); 4] =
     [("strategyName", 100), ("strategyType", 50), ("instrumentSymbol", 20), ("dataSource", 50)];
 
+/// Whether any string (or key) of a JSON value contains NUL, which `jsonb` cannot store.
+fn json_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
+    }
+}
+
 impl RecordBacktestRunInput {
-    /// Checks every field and produces the row to store. `now` is the default `createdAt`.
+    /// Checks every field and produces the row to store; the first problem found is the
+    /// error. `now` is the default `createdAt`.
     pub fn validate(self, now: DateTime<Utc>) -> Result<NewRun> {
         let id = match &self.id {
             Some(id) => parse_run_id("id", id)?,
@@ -55,6 +88,20 @@ impl RecordBacktestRunInput {
             if value.chars().count() > *max {
                 return Err(ApiError::bad_input(*field, format!("{field} must be at most {max} characters")));
             }
+            if value.contains('\0') {
+                return Err(ApiError::bad_input(*field, format!("{field} must not contain the NUL character")));
+            }
+        }
+        // PostgreSQL keeps microseconds; rounding here makes what is compared on a replay
+        // what is stored.
+        let created_at = self.created_at.map(|t| t.round_subsecs(6));
+        let completed_at = self.completed_at.map(|t| t.round_subsecs(6));
+        let effective_created = created_at.unwrap_or(now);
+        if let Some(done) = completed_at
+            && done < effective_created
+        {
+            let which = if created_at.is_some() { "createdAt" } else { "createdAt (which defaults to now)" };
+            return Err(ApiError::bad_input("completedAt", format!("completedAt must not be before {which}")));
         }
         if self.duration_seconds.is_some_and(|d| d < 0) {
             return Err(ApiError::bad_input("durationSeconds", "durationSeconds must not be negative"));
@@ -62,29 +109,149 @@ impl RecordBacktestRunInput {
         if self.date_range_end.0 < self.date_range_start.0 {
             return Err(ApiError::bad_input("dateRangeEnd", "dateRangeEnd must not be before dateRangeStart"));
         }
-        if !self.config.0.is_object() {
+        if self.initial_capital <= Decimal::ZERO {
+            return Err(ApiError::bad_input("initialCapital", "initialCapital must be greater than 0"));
+        }
+        let initial_capital = decimal_in_column("initialCapital", self.initial_capital, 20, 2)?;
+        let config = self.config.0;
+        if !config.is_object() {
             return Err(ApiError::bad_input("config", "config must be a JSON object"));
+        }
+        let size = serde_json::to_vec(&config).map_or(usize::MAX, |v| v.len());
+        if size > MAX_CONFIG_BYTES {
+            return Err(ApiError::bad_input(
+                "config",
+                format!("config must be at most {MAX_CONFIG_BYTES} bytes as JSON, got {size}"),
+            ));
+        }
+        if json_has_nul(&config) {
+            return Err(ApiError::bad_input("config", "config must not contain the NUL character (\\u0000)"));
+        }
+        let status = self.status;
+        if let Some(message) = &self.error_message {
+            if status == RunStatus::Success {
+                return Err(ApiError::bad_input(
+                    "errorMessage",
+                    "errorMessage is only for FAILED or INTERRUPTED runs, not SUCCESS",
+                ));
+            }
+            if message.contains('\0') {
+                return Err(ApiError::bad_input("errorMessage", "errorMessage must not contain the NUL character"));
+            }
+        }
+        let original_run_id = self.original_run_id.as_ref().map(|o| parse_run_id("originalRunId", o)).transpose()?;
+        if original_run_id == Some(id) {
+            return Err(ApiError::bad_input("originalRunId", "a run cannot be a re-run of itself"));
         }
         let metrics = self.metrics.as_ref().map(PerformanceMetricsInput::validate).transpose()?;
         Ok(NewRun {
             id,
-            created_at: self.created_at.unwrap_or(now),
-            completed_at: self.completed_at,
+            created_at: effective_created,
+            created_at_given: created_at.is_some(),
+            completed_at,
             duration_seconds: self.duration_seconds,
-            status: self.status.into(),
+            status: status.into(),
             strategy_name: self.strategy_name,
             strategy_type: self.strategy_type,
             instrument_symbol: self.instrument_symbol,
             date_range_start: self.date_range_start.0,
             date_range_end: self.date_range_end.0,
-            initial_capital: self.initial_capital,
+            initial_capital,
             data_source: self.data_source,
-            config: self.config.0,
+            config,
             error_message: self.error_message,
-            original_run_id: self.original_run_id.as_ref().map(|id| parse_run_id("originalRunId", id)).transpose()?,
+            original_run_id,
             metrics,
         })
     }
+}
+
+#[derive(SimpleObject)]
+pub struct RecordBacktestRunsPayload {
+    /// The runs, in the order of the inputs (replays included).
+    pub runs: Vec<BacktestRun>,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteBacktestRunPayload {
+    /// The id of the deleted run; null when no run had it.
+    pub deleted_id: Option<ID>,
+}
+
+/// Mutations need a write token (see `auth`).
+fn require_write(ctx: &Context<'_>) -> Result<()> {
+    let access = ctx.data_opt::<Access>().copied().unwrap_or(Access::Anonymous);
+    if access.can_write() { Ok(()) } else { Err(ApiError::access_denied(access)) }
+}
+
+/// What the store refused, as errors naming each input (`batch`: with its index).
+fn rejection_errors(rejected: Vec<Rejection>, runs: &[NewRun], batch: bool) -> Vec<ApiError> {
+    rejected
+        .into_iter()
+        .map(|r| {
+            let (index, err) = match r {
+                Rejection::Conflict { index, field } => (
+                    index,
+                    ApiError::Conflict {
+                        message: format!(
+                            "a run with id {} is already recorded with a different {field}; nothing was stored",
+                            runs[index].id
+                        ),
+                        field: Some(field.to_owned()),
+                        index: None,
+                    },
+                ),
+                Rejection::UnknownOriginal { index } => (
+                    index,
+                    ApiError::bad_input(
+                        "originalRunId",
+                        "originalRunId must name a stored run or a run earlier in the same batch",
+                    ),
+                ),
+            };
+            if batch { err.at(index) } else { err }
+        })
+        .collect()
+}
+
+/// Stores validated runs; a refusal becomes one error per refused input.
+async fn store(ctx: &Context<'_>, runs: &[NewRun], batch: bool) -> Result<Vec<Recorded>, Vec<ApiError>> {
+    let state = ctx.data::<AppState>().map_err(|_| vec![ApiError::bad_request("no application state")])?;
+    match record::record(&state.pools.write, runs).await {
+        Ok(stored) => Ok(stored),
+        Err(RecordError::Rejected(rejected)) => Err(rejection_errors(rejected, runs, batch)),
+        Err(RecordError::Db(e)) => Err(vec![ApiError::from(e)]),
+    }
+}
+
+/// Reports every error: all but the last through the context (with this field's path),
+/// the last as the resolver's own error.
+fn report(ctx: &Context<'_>, mut errors: Vec<ApiError>) -> async_graphql::Error {
+    let total = errors.len();
+    if total > MAX_REPORTED_ERRORS {
+        errors.truncate(MAX_REPORTED_ERRORS - 1);
+        errors.push(ApiError::bad_request(format!(
+            "{} more inputs are invalid; fix the ones above and send the batch again",
+            total - errors.len()
+        )));
+    }
+    let last = errors.pop().unwrap_or_else(|| ApiError::bad_request("invalid input"));
+    for err in errors {
+        let server_error = async_graphql::Error::from(err).into_server_error(ctx.item.pos);
+        ctx.add_error(ctx.set_error_path(server_error));
+    }
+    last.into()
+}
+
+/// The response's runs from the rows just written: their `metrics` need no second read.
+async fn respond(ctx: &Context<'_>, stored: Vec<Recorded>) -> async_graphql::Result<Vec<BacktestRun>> {
+    let loaders = ctx.data::<Loaders>()?;
+    let mut runs = Vec::with_capacity(stored.len());
+    for (run, metrics) in stored {
+        loaders.metrics.feed_one(run.id, metrics).await;
+        runs.push(BacktestRun(run));
+    }
+    Ok(runs)
 }
 
 #[derive(Default)]
@@ -92,17 +259,58 @@ pub struct RecordMutation;
 
 #[Object]
 impl RecordMutation {
-    /// Records one run and its metrics in one transaction.
+    /// Records one run and its metrics in one transaction. Needs a write token.
     async fn record_backtest_run(
         &self,
         ctx: &Context<'_>,
         input: RecordBacktestRunInput,
     ) -> async_graphql::Result<BacktestRun> {
+        require_write(ctx)?;
         let run = input.validate(Utc::now())?;
+        let stored = store(ctx, std::slice::from_ref(&run), false).await.map_err(|e| report(ctx, e))?;
+        let mut runs = respond(ctx, stored).await?;
+        runs.pop().ok_or_else(|| ApiError::bad_request("nothing was recorded").into())
+    }
+
+    /// All or nothing: either every run is stored, or none is. At most 1000 per call.
+    /// Each invalid input is reported as its own error with `extensions.index` (its
+    /// position in `inputs`) and `extensions.field`. Needs a write token.
+    async fn record_backtest_runs(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<RecordBacktestRunInput>,
+    ) -> async_graphql::Result<RecordBacktestRunsPayload> {
+        require_write(ctx)?;
+        if inputs.is_empty() || inputs.len() > MAX_BATCH {
+            return Err(ApiError::bad_input(
+                "inputs",
+                format!("inputs: record 1 to {MAX_BATCH} runs per call, got {}", inputs.len()),
+            )
+            .into());
+        }
+        let now = Utc::now();
+        let mut runs = Vec::with_capacity(inputs.len());
+        let mut errors = Vec::new();
+        for (i, input) in inputs.into_iter().enumerate() {
+            match input.validate(now) {
+                Ok(run) => runs.push(run),
+                Err(e) => errors.push(e.at(i)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(report(ctx, errors));
+        }
+        let stored = store(ctx, &runs, true).await.map_err(|e| report(ctx, e))?;
+        Ok(RecordBacktestRunsPayload { runs: respond(ctx, stored).await? })
+    }
+
+    /// Deletes a run; its metrics go with it, its re-runs stay (their `originalRun`
+    /// becomes null). `deletedId` is null when no run had this id. Needs a write token.
+    async fn delete_backtest_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeleteBacktestRunPayload> {
+        require_write(ctx)?;
+        let id = parse_run_id("id", &id)?;
         let state = ctx.data::<AppState>()?;
-        let (stored, metrics) = record::record(&state.pools.write, &run).await.map_err(ApiError::from)?;
-        // The response's `metrics` comes from what was just written, not a second read.
-        ctx.data::<Loaders>()?.metrics.feed_one(stored.id, metrics).await;
-        Ok(BacktestRun(stored))
+        let deleted = record::delete(&state.pools.write, id).await.map_err(ApiError::from)?;
+        Ok(DeleteBacktestRunPayload { deleted_id: deleted.map(run_id) })
     }
 }

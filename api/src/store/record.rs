@@ -1,14 +1,33 @@
-//! Recording runs: a run and its metrics in one transaction.
+//! Recording and deleting runs.
+//!
+//! A batch is stored by a fixed number of statements whatever its size: one query for the
+//! original runs it names, one multi-row INSERT of the runs, one SELECT of the runs that
+//! were already stored (replays), one multi-row INSERT of the metrics — all in one
+//! transaction. The rows travel as one JSON document expanded by `json_to_recordset`: one
+//! parameter and one statement text for any batch size (one prepared plan), NULLs
+//! included, numerics as strings so they arrive exact.
+//!
+//! Idempotency: `INSERT … ON CONFLICT (id) DO NOTHING` inserts the new ids and skips the
+//! stored ones; each skipped id is then compared with what is stored: the same content is
+//! a replay (the stored run is returned), anything else a rejection. Concurrent identical
+//! requests meet at the primary key: the second waits for the first to commit, skips, and
+//! replays. Rows are inserted in id order, so two batches that share ids lock them in the
+//! same order and cannot deadlock.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveEnum as _, ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult as _, TransactionTrait as _, Value,
+    ActiveEnum as _, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult as _,
+    TransactionTrait as _,
 };
+use serde_json::{Value as Json, json};
 use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use super::metrics::METRICS_COLUMNS;
+use super::query::RUN_COLUMNS_R;
 use super::runs::RUN_COLUMNS;
 use super::stmt;
 
@@ -17,6 +36,9 @@ use super::stmt;
 pub struct NewRun {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// Whether the client chose `created_at`: a replay that leaves it out (so gets a new
+    /// "now") still matches the stored run.
+    pub created_at_given: bool,
     pub completed_at: Option<DateTime<Utc>>,
     pub duration_seconds: Option<i32>,
     pub status: RunStatus,
@@ -27,7 +49,7 @@ pub struct NewRun {
     pub date_range_end: NaiveDate,
     pub initial_capital: Decimal,
     pub data_source: String,
-    pub config: serde_json::Value,
+    pub config: Json,
     pub error_message: Option<String>,
     pub original_run_id: Option<Uuid>,
     pub metrics: Option<NewMetrics>,
@@ -50,75 +72,318 @@ pub struct NewMetrics {
     pub avg_loss_amount: Option<Decimal>,
 }
 
-/// The stored run with its metrics, as PostgreSQL returned them (numerics rounded to
-/// their column's scale).
+/// The stored run with its metrics, as PostgreSQL returned them.
 pub type Recorded = (backtest_run::Model, Option<performance_metrics::Model>);
 
-/// Stores the run and its metrics atomically: either both rows are committed or neither.
-pub async fn record(db: &DatabaseConnection, run: &NewRun) -> Result<Recorded, DbErr> {
+/// Why an input of a batch was not stored; `index` is its position in the batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Its id is stored (or earlier in the batch) with other content; `field` is the
+    /// first field (API name) that differs.
+    Conflict { index: usize, field: &'static str },
+    /// `originalRunId` names no stored run and no run earlier in the batch.
+    UnknownOriginal { index: usize },
+}
+
+#[derive(Debug)]
+pub enum RecordError {
+    /// Nothing was stored: the inputs that could not be.
+    Rejected(Vec<Rejection>),
+    Db(DbErr),
+}
+
+impl From<DbErr> for RecordError {
+    fn from(e: DbErr) -> Self {
+        RecordError::Db(e)
+    }
+}
+
+fn same<T: PartialEq>(field: &'static str, a: T, b: T) -> Result<(), &'static str> {
+    if a == b { Ok(()) } else { Err(field) }
+}
+
+impl NewRun {
+    /// Whether storing this run again would change nothing; else the first field (API
+    /// name) that differs. Decimals compare by value (1.5 = 1.50), configs as JSON values
+    /// (key order and spacing do not matter).
+    pub fn matches(
+        &self,
+        stored: &backtest_run::Model,
+        metrics: Option<&performance_metrics::Model>,
+    ) -> Result<(), &'static str> {
+        if self.created_at_given {
+            same("createdAt", self.created_at, stored.created_at.with_timezone(&Utc))?;
+        }
+        same("completedAt", self.completed_at, stored.completed_at.map(|t| t.with_timezone(&Utc)))?;
+        same("durationSeconds", self.duration_seconds, stored.duration_seconds)?;
+        same("status", self.status, stored.status)?;
+        same("strategyName", &self.strategy_name, &stored.strategy_name)?;
+        same("strategyType", &self.strategy_type, &stored.strategy_type)?;
+        same("instrumentSymbol", &self.instrument_symbol, &stored.instrument_symbol)?;
+        same("dateRangeStart", self.date_range_start, stored.date_range_start)?;
+        same("dateRangeEnd", self.date_range_end, stored.date_range_end)?;
+        same("initialCapital", self.initial_capital, stored.initial_capital)?;
+        same("dataSource", &self.data_source, &stored.data_source)?;
+        same("config", &self.config, &stored.config_snapshot)?;
+        same("errorMessage", &self.error_message, &stored.error_message)?;
+        same("originalRunId", self.original_run_id, stored.original_run_id)?;
+        match (&self.metrics, metrics) {
+            (None, None) => Ok(()),
+            (Some(m), Some(s)) => m.matches(s),
+            _ => Err("metrics"),
+        }
+    }
+
+    /// Whether two inputs of one batch describe the same run (see [`matches`](Self::matches)).
+    fn same_input(&self, other: &NewRun) -> Result<(), &'static str> {
+        let mut a = self.clone();
+        if !(self.created_at_given && other.created_at_given) {
+            a.created_at = other.created_at;
+        }
+        a.created_at_given = other.created_at_given;
+        if a == *other { Ok(()) } else { Err(first_difference(&a, other)) }
+    }
+
+    fn row(&self) -> Json {
+        json!({
+            "id": self.id,
+            "created_at": timestamp(self.created_at),
+            "completed_at": self.completed_at.map(timestamp),
+            "duration_seconds": self.duration_seconds,
+            "status": self.status.to_value(),
+            "strategy_name": self.strategy_name,
+            "strategy_type": self.strategy_type,
+            "instrument_symbol": self.instrument_symbol,
+            "date_range_start": self.date_range_start,
+            "date_range_end": self.date_range_end,
+            "initial_capital": self.initial_capital.to_string(),
+            "data_source": self.data_source,
+            "config_snapshot": self.config,
+            "error_message": self.error_message,
+            "original_run_id": self.original_run_id,
+        })
+    }
+}
+
+/// The first field in which two inputs with the same id differ, for the message.
+fn first_difference(a: &NewRun, b: &NewRun) -> &'static str {
+    let checks: [(&'static str, bool); 15] = [
+        ("createdAt", a.created_at == b.created_at),
+        ("completedAt", a.completed_at == b.completed_at),
+        ("durationSeconds", a.duration_seconds == b.duration_seconds),
+        ("status", a.status == b.status),
+        ("strategyName", a.strategy_name == b.strategy_name),
+        ("strategyType", a.strategy_type == b.strategy_type),
+        ("instrumentSymbol", a.instrument_symbol == b.instrument_symbol),
+        ("dateRangeStart", a.date_range_start == b.date_range_start),
+        ("dateRangeEnd", a.date_range_end == b.date_range_end),
+        ("initialCapital", a.initial_capital == b.initial_capital),
+        ("dataSource", a.data_source == b.data_source),
+        ("config", a.config == b.config),
+        ("errorMessage", a.error_message == b.error_message),
+        ("originalRunId", a.original_run_id == b.original_run_id),
+        ("metrics", a.metrics == b.metrics),
+    ];
+    checks.iter().find(|(_, equal)| !equal).map_or("id", |(name, _)| name)
+}
+
+impl NewMetrics {
+    fn matches(&self, s: &performance_metrics::Model) -> Result<(), &'static str> {
+        let stored = NewMetrics {
+            total_return: s.total_return,
+            cagr: s.cagr,
+            sharpe_ratio: s.sharpe_ratio,
+            sortino_ratio: s.sortino_ratio,
+            max_drawdown: s.max_drawdown,
+            volatility: s.volatility,
+            total_trades: s.total_trades,
+            winning_trades: s.winning_trades,
+            losing_trades: s.losing_trades,
+            win_rate: s.win_rate,
+            profit_factor: s.profit_factor,
+            avg_win_amount: s.avg_win_amount,
+            avg_loss_amount: s.avg_loss_amount,
+        };
+        same("metrics", self, &stored)
+    }
+
+    fn row(&self, run_id: Uuid) -> Json {
+        let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
+        json!({
+            "backtest_run_id": run_id,
+            "total_return": dec(self.total_return),
+            "cagr": dec(self.cagr),
+            "sharpe_ratio": dec(self.sharpe_ratio),
+            "sortino_ratio": dec(self.sortino_ratio),
+            "max_drawdown": dec(self.max_drawdown),
+            "volatility": dec(self.volatility),
+            "total_trades": self.total_trades,
+            "winning_trades": self.winning_trades,
+            "losing_trades": self.losing_trades,
+            "win_rate": dec(self.win_rate),
+            "profit_factor": dec(self.profit_factor),
+            "avg_win_amount": dec(self.avg_win_amount),
+            "avg_loss_amount": dec(self.avg_loss_amount),
+        })
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Stores the runs atomically: every input is stored or replayed, or nothing changes.
+/// Returns one entry per input, in input order.
+pub async fn record(db: &DatabaseConnection, runs: &[NewRun]) -> Result<Vec<Recorded>, RecordError> {
     let txn = db.begin().await?;
-    let stored = insert(&txn, run).await?;
+    let stored = insert(&txn, runs).await?;
     txn.commit().await?;
     Ok(stored)
 }
 
-/// Inserts inside the caller's transaction, so that it can add its own statements (a
-/// `NOTIFY` for live updates) that commit or roll back with the rows.
-pub async fn insert(txn: &impl ConnectionTrait, run: &NewRun) -> Result<Recorded, DbErr> {
+/// [`record`] inside the caller's transaction, so that it can add its own statements (a
+/// `NOTIFY` for live updates) that commit or roll back with the rows. On `Err` the caller
+/// must roll back (dropping the transaction does).
+pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Recorded>, RecordError> {
+    // Within the batch: the first input with an id is the one stored; later ones with the
+    // same id must be the same run.
+    let mut first_of: HashMap<Uuid, usize> = HashMap::with_capacity(runs.len());
+    let mut rejected = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        match first_of.get(&run.id) {
+            None => {
+                first_of.insert(run.id, i);
+            }
+            Some(&j) => {
+                if let Err(field) = run.same_input(&runs[j]) {
+                    rejected.push(Rejection::Conflict { index: i, field });
+                }
+            }
+        }
+    }
+    let unique: Vec<&NewRun> = runs.iter().enumerate().filter(|(i, r)| first_of[&r.id] == *i).map(|(_, r)| r).collect();
+
+    // Originals: earlier in the batch, or stored.
+    let mut outside: Vec<(usize, Uuid)> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let Some(original) = run.original_run_id else { continue };
+        match first_of.get(&original) {
+            Some(&j) if j < i => {}
+            _ => outside.push((i, original)),
+        }
+    }
+    if !outside.is_empty() {
+        let ids: Vec<Uuid> = outside.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
+        let rows = txn.query_all_raw(stmt("SELECT id FROM backtest_runs WHERE id = ANY($1)", [ids.into()])).await?;
+        let found: HashSet<Uuid> = rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect::<Result<_, _>>()?;
+        let unknown: Vec<Rejection> = outside
+            .iter()
+            .filter(|(_, id)| !found.contains(id))
+            .map(|(i, _)| Rejection::UnknownOriginal { index: *i })
+            .collect();
+        // The runs cannot be inserted at all (their foreign key would fail); a conflict
+        // among the others is still worth reporting, so only this stops here.
+        if !unknown.is_empty() {
+            rejected.extend(unknown);
+            return Err(RecordError::Rejected(sorted(rejected)));
+        }
+    }
+
+    let rows: Vec<Json> = unique.iter().map(|r| r.row()).collect();
     let sql = format!(
         "INSERT INTO backtest_runs ({RUN_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         RETURNING {RUN_COLUMNS}"
+         SELECT {RUN_COLUMNS} FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
+           completed_at timestamptz, duration_seconds integer, status varchar, strategy_name varchar, \
+           strategy_type varchar, instrument_symbol varchar, date_range_start date, date_range_end date, \
+           initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \
+           original_run_id uuid) \
+         ORDER BY id \
+         ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}"
     );
-    let values: [Value; 15] = [
-        run.id.into(),
-        run.created_at.into(),
-        run.completed_at.into(),
-        run.duration_seconds.into(),
-        run.status.to_value().into(),
-        run.strategy_name.clone().into(),
-        run.strategy_type.clone().into(),
-        run.instrument_symbol.clone().into(),
-        run.date_range_start.into(),
-        run.date_range_end.into(),
-        run.initial_capital.into(),
-        run.data_source.clone().into(),
-        run.config.clone().into(),
-        run.error_message.clone().into(),
-        run.original_run_id.into(),
-    ];
-    let stored = backtest_run::Model::find_by_statement(stmt(sql, values))
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotInserted)?;
-    let metrics = match &run.metrics {
-        None => None,
-        Some(m) => {
-            let sql = format!(
-                "INSERT INTO performance_metrics (backtest_run_id, total_return, cagr, sharpe_ratio, \
-                 sortino_ratio, max_drawdown, volatility, total_trades, winning_trades, losing_trades, \
-                 win_rate, profit_factor, avg_win_amount, avg_loss_amount) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 RETURNING {METRICS_COLUMNS}"
-            );
-            let values: [Value; 14] = [
-                run.id.into(),
-                m.total_return.into(),
-                m.cagr.into(),
-                m.sharpe_ratio.into(),
-                m.sortino_ratio.into(),
-                m.max_drawdown.into(),
-                m.volatility.into(),
-                m.total_trades.into(),
-                m.winning_trades.into(),
-                m.losing_trades.into(),
-                m.win_rate.into(),
-                m.profit_factor.into(),
-                m.avg_win_amount.into(),
-                m.avg_loss_amount.into(),
-            ];
-            performance_metrics::Model::find_by_statement(stmt(sql, values)).one(txn).await?
+    let inserted =
+        backtest_run::Model::find_by_statement(stmt(sql, [Json::Array(rows).to_string().into()])).all(txn).await?;
+    let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
+
+    // Replays: the ids that were stored already must hold the same run.
+    let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
+    if !replayed.is_empty() {
+        for (run, metrics) in with_metrics(txn, &replayed).await? {
+            let index = first_of[&run.id];
+            if let Err(field) = runs[index].matches(&run, metrics.as_ref()) {
+                rejected.push(Rejection::Conflict { index, field });
+            }
+            stored.insert(run.id, (run, metrics));
         }
-    };
-    Ok((stored, metrics))
+    }
+    if !rejected.is_empty() {
+        return Err(RecordError::Rejected(sorted(rejected)));
+    }
+
+    let new_metrics: Vec<Json> = unique
+        .iter()
+        .filter(|r| !replayed.contains(&r.id))
+        .filter_map(|r| r.metrics.as_ref().map(|m| m.row(r.id)))
+        .collect();
+    if !new_metrics.is_empty() {
+        let sql = format!(
+            "INSERT INTO performance_metrics (backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \
+               max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, profit_factor, \
+               avg_win_amount, avg_loss_amount) \
+             SELECT * FROM json_to_recordset($1::json) AS x(backtest_run_id uuid, total_return numeric, \
+               cagr numeric, sharpe_ratio numeric, sortino_ratio numeric, max_drawdown numeric, \
+               volatility numeric, total_trades integer, winning_trades integer, losing_trades integer, \
+               win_rate numeric, profit_factor numeric, avg_win_amount numeric, avg_loss_amount numeric) \
+             RETURNING {METRICS_COLUMNS}"
+        );
+        let metrics =
+            performance_metrics::Model::find_by_statement(stmt(sql, [Json::Array(new_metrics).to_string().into()]))
+                .all(txn)
+                .await?;
+        for m in metrics {
+            if let Some(entry) = stored.get_mut(&m.backtest_run_id) {
+                entry.1 = Some(m);
+            }
+        }
+    }
+    runs.iter().map(|r| stored.get(&r.id).cloned().ok_or(RecordError::Db(DbErr::RecordNotInserted))).collect()
+}
+
+fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
+    rejected.sort_by_key(|r| match r {
+        Rejection::Conflict { index, .. } | Rejection::UnknownOriginal { index } => *index,
+    });
+    rejected
+}
+
+/// Runs with their metrics, one statement (used for replays).
+async fn with_metrics(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Recorded>, DbErr> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS_R}, pm.id AS pm_id, pm.backtest_run_id AS pm_backtest_run_id, \
+           pm.total_return AS pm_total_return, pm.cagr AS pm_cagr, pm.sharpe_ratio AS pm_sharpe_ratio, \
+           pm.sortino_ratio AS pm_sortino_ratio, pm.max_drawdown AS pm_max_drawdown, \
+           pm.volatility AS pm_volatility, pm.total_trades AS pm_total_trades, \
+           pm.winning_trades AS pm_winning_trades, pm.losing_trades AS pm_losing_trades, \
+           pm.win_rate AS pm_win_rate, pm.profit_factor AS pm_profit_factor, \
+           pm.avg_win_amount AS pm_avg_win_amount, pm.avg_loss_amount AS pm_avg_loss_amount \
+         FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id \
+         WHERE r.id = ANY($1)"
+    );
+    let rows = db.query_all_raw(stmt(sql, [ids.to_vec().into()])).await?;
+    rows.iter()
+        .map(|row| {
+            let run = backtest_run::Model::from_query_result(row, "")?;
+            let metrics = match row.try_get::<Option<Uuid>>("", "pm_id")? {
+                Some(_) => Some(performance_metrics::Model::from_query_result(row, "pm_")?),
+                None => None,
+            };
+            Ok((run, metrics))
+        })
+        .collect()
+}
+
+/// Deletes a run (its metrics cascade; its re-runs keep existing with no original).
+/// Returns its id, or `None` when no run had it.
+pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+    let row = db.query_one_raw(stmt("DELETE FROM backtest_runs WHERE id = $1 RETURNING id", [id.into()])).await?;
+    row.map(|r| r.try_get::<Uuid>("", "id")).transpose()
 }

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tearsheet_tests::app::tearsheet_bin;
+use tearsheet_tests::app::{error_codes, tearsheet_bin};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
@@ -67,6 +67,8 @@ fn an_unreachable_database_fails_start_naming_the_url_without_its_password() {
 struct Served {
     child: Child,
     addr: String,
+    /// The write token the server generated and printed.
+    token: String,
 }
 
 async fn serve_embedded(data_dir: &Path) -> Served {
@@ -81,10 +83,14 @@ async fn serve_embedded(data_dir: &Path) -> Served {
         .expect("spawn tearsheet");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let mut log = String::new();
+    let mut token = None;
     let addr = tokio::time::timeout(Duration::from_secs(120), async {
         while let Some(line) = lines.next_line().await.expect("read stderr") {
             log.push_str(&line);
             log.push('\n');
+            if let Some(t) = line.trim().strip_prefix("Authorization: Bearer ") {
+                token = Some(t.to_owned());
+            }
             if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
                 return rest.split('/').next().map(str::to_owned);
             }
@@ -97,12 +103,20 @@ async fn serve_embedded(data_dir: &Path) -> Served {
     .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Served { child, addr }
+    let token = token.unwrap_or_else(|| panic!("no generated write token was printed; the log:\n{log}"));
+    Served { child, addr, token }
 }
 
 async fn graphql(addr: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
+    graphql_as(addr, None, query, variables).await
+}
+
+async fn graphql_as(addr: &str, token: Option<&str>, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    let mut request = reqwest::Client::new().post(format!("http://{addr}/graphql"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
         .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await
@@ -169,13 +183,12 @@ async fn the_embedded_default_starts_persists_across_restarts_and_leaves_no_post
     let pgdata = data_dir.0.join("postgres");
 
     // First start: initialises the cluster, migrates, serves.
+    // No write token configured: one is generated and printed; writes need it.
     let mut served = serve_embedded(&data_dir.0).await;
-    let recorded = graphql(
-        &served.addr,
-        crate::support::RECORD,
-        json!({ "input": crate::support::run_input(json!({ "strategyName": "Persisted" })) }),
-    )
-    .await;
+    let input = json!({ "input": crate::support::run_input(json!({ "strategyName": "Persisted" })) });
+    let anonymous = graphql(&served.addr, crate::support::RECORD, input.clone()).await;
+    assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"], "{anonymous}");
+    let recorded = graphql_as(&served.addr, Some(&served.token), crate::support::RECORD, input).await;
     let id = recorded["data"]["recordBacktestRun"]["id"].as_str().expect("recorded").to_owned();
     assert!(pgdata.join("PG_VERSION").is_file(), "the cluster lives in <data-dir>/postgres");
 

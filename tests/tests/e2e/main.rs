@@ -1,5 +1,7 @@
 //! End-to-end tests: one binary, a module per area. See `tearsheet_tests` for the harness.
 
+mod access;
+mod batches;
 mod batching;
 mod binary;
 mod comparing;

@@ -1,3 +1,4 @@
+use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 use tearsheet_tests::TestApp;
 use tearsheet_tests::app::error_codes;
@@ -102,28 +103,107 @@ async fn stored_runs(app: &TestApp) -> i64 {
 }
 
 #[tokio::test]
-async fn invalid_runs_are_refused_with_the_field_named_and_nothing_is_stored() {
+async fn every_validation_rule_names_its_field_and_says_what_is_wrong() {
     let app = TestApp::spawn().await;
+    let metrics = |m: serde_json::Value| json!({ "metrics": m });
+    let huge = "x".repeat(1024 * 1024);
     let cases = [
-        (json!({ "dateRangeStart": "2024-01-02", "dateRangeEnd": "2024-01-01" }), "dateRangeEnd"),
-        (json!({ "durationSeconds": -5 }), "durationSeconds"),
-        (json!({ "id": "not-a-uuid" }), "id"),
-        (json!({ "strategyName": "" }), "strategyName"),
-        (json!({ "instrumentSymbol": "X".repeat(21) }), "instrumentSymbol"),
-        (json!({ "config": [1, 2] }), "config"),
-        (json!({ "originalRunId": "00000000-0000-4000-8000-000000000000" }), "originalRunId"),
+        (json!({ "id": "not-a-uuid" }), "id", "id must be a UUID"),
+        (json!({ "strategyName": "" }), "strategyName", "strategyName must not be empty"),
+        (json!({ "strategyName": "   " }), "strategyName", "strategyName must not be empty"),
+        (json!({ "strategyName": "S".repeat(101) }), "strategyName", "at most 100 characters"),
+        (json!({ "strategyType": "t".repeat(51) }), "strategyType", "at most 50 characters"),
+        (json!({ "instrumentSymbol": "X".repeat(21) }), "instrumentSymbol", "at most 20 characters"),
+        (json!({ "dataSource": "d".repeat(51) }), "dataSource", "at most 50 characters"),
+        (json!({ "strategyName": "nul\u{0}byte" }), "strategyName", "NUL"),
+        (
+            json!({ "dateRangeStart": "2024-01-02", "dateRangeEnd": "2024-01-01" }),
+            "dateRangeEnd",
+            "dateRangeEnd must not be before dateRangeStart",
+        ),
+        (
+            json!({ "createdAt": "2025-01-02T00:00:00Z", "completedAt": "2025-01-01T23:59:59Z" }),
+            "completedAt",
+            "completedAt must not be before createdAt",
+        ),
+        (json!({ "durationSeconds": -5 }), "durationSeconds", "durationSeconds must not be negative"),
+        (json!({ "initialCapital": "0" }), "initialCapital", "greater than 0"),
+        (json!({ "initialCapital": "-100.00" }), "initialCapital", "greater than 0"),
+        (json!({ "initialCapital": "100.001" }), "initialCapital", "at most 2 decimals"),
+        (json!({ "initialCapital": "1000000000000000000" }), "initialCapital", "less than 10^18"),
+        (json!({ "config": [1, 2] }), "config", "config must be a JSON object"),
+        (json!({ "config": "fast=10" }), "config", "config must be a JSON object"),
+        (json!({ "config": { "padding": huge } }), "config", "at most 1048576 bytes"),
+        (json!({ "config": { "k": "a\u{0}b" } }), "config", "NUL"),
+        (json!({ "errorMessage": "boom" }), "errorMessage", "only for FAILED or INTERRUPTED"),
+        (json!({ "originalRunId": "00000000-0000-4000-8000-000000000000" }), "originalRunId", "must name a stored run"),
+        (
+            json!({ "id": "00000000-0000-4000-8000-000000000001", "originalRunId": "00000000-0000-4000-8000-000000000001" }),
+            "originalRunId",
+            "re-run of itself",
+        ),
+        (metrics(json!({ "sharpeRatio": 10000.0 })), "metrics.sharpeRatio", "less than 10000"),
+        (metrics(json!({ "sortinoRatio": -12345.6 })), "metrics.sortinoRatio", "less than 10000"),
+        (metrics(json!({ "totalReturn": 1.0e6 })), "metrics.totalReturn", "less than 1000000"),
+        (metrics(json!({ "winRate": 1.5 })), "metrics.winRate", "between 0 and 1"),
+        (metrics(json!({ "winRate": -0.01 })), "metrics.winRate", "between 0 and 1"),
+        (metrics(json!({ "totalTrades": -1 })), "metrics.totalTrades", "must not be negative"),
+        (metrics(json!({ "losingTrades": -1 })), "metrics.losingTrades", "must not be negative"),
         // The run row would be valid: its metrics are not, and the run must not be stored
         // without them.
-        (json!({ "metrics": { "totalTrades": 10, "winningTrades": 6, "losingTrades": 5 } }), "metrics"),
-        (json!({ "metrics": { "totalTrades": -1 } }), "metrics"),
+        (
+            metrics(json!({ "totalTrades": 10, "winningTrades": 6, "losingTrades": 5 })),
+            "metrics.winningTrades",
+            "must not exceed totalTrades",
+        ),
+        (metrics(json!({ "avgWinAmount": "10.005" })), "metrics.avgWinAmount", "at most 2 decimals"),
+        (metrics(json!({ "avgLossAmount": "-1000000000000000000" })), "metrics.avgLossAmount", "less than 10^18"),
     ];
-    for (overrides, field) in cases {
+    for (overrides, field, message) in cases {
         let response = app.graphql(RECORD, json!({ "input": run_input(overrides.clone()) })).await;
-        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{overrides}: {response}");
-        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{overrides}: {response}");
-        assert!(response["data"].is_null(), "{response}");
+        let shown = if response.to_string().len() > 600 { field.to_owned() } else { response.to_string() };
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{field}: {shown}");
+        let error = &response["errors"][0];
+        assert_eq!(error["extensions"]["field"], field, "{shown}");
+        let text = error["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{field}: expected {message:?} in {text:?}");
+        assert!(response["data"].is_null(), "{shown}");
     }
     assert_eq!(stored_runs(&app).await, 0, "no refused input left anything behind");
+}
+
+#[tokio::test]
+async fn metrics_are_rounded_to_their_columns_and_edge_values_are_accepted() {
+    let app = TestApp::spawn().await;
+    let input = run_input(json!({
+        "status": "INTERRUPTED", "errorMessage": "",
+        "initialCapital": "0.01",
+        "createdAt": "2025-03-01T00:00:00.1234567Z", "completedAt": "2025-03-01T00:00:00.1234567Z",
+        "metrics": { "sharpeRatio": 1.23456, "sortinoRatio": -9999.9999, "winRate": 1.0, "totalReturn": -0.00004,
+                     "totalTrades": 0, "winningTrades": 0, "losingTrades": 0, "avgWinAmount": "7.50" }
+    }));
+    let id = app.data(RECORD, json!({ "input": input.clone() })).await["recordBacktestRun"]["id"].clone();
+    let run = app
+        .data(
+            "query($id: ID!) { backtestRun(id: $id) { createdAt initialCapital
+                metrics { sharpeRatio sortinoRatio winRate totalReturn avgWinAmount } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let run = &run["backtestRun"];
+    assert_eq!(run["createdAt"], "2025-03-01T00:00:00.123457+00:00", "microseconds, rounded");
+    assert_eq!(run["initialCapital"], "0.01");
+    assert_eq!(run["metrics"]["sharpeRatio"], 1.2346, "rounded half away from zero to 4 decimals");
+    assert_eq!(run["metrics"]["sortinoRatio"], -9999.9999);
+    assert_eq!(run["metrics"]["winRate"], 1.0);
+    assert_eq!(run["metrics"]["totalReturn"], 0.0);
+    assert_eq!(run["metrics"]["avgWinAmount"], "7.50");
+
+    // What was stored is what a replay of the same input is compared with: no conflict.
+    let mut again = input;
+    again["id"] = id;
+    let replay = app.graphql(RECORD, json!({ "input": again })).await;
+    assert!(replay.get("errors").is_none(), "{replay}");
 }
 
 #[tokio::test]
@@ -133,6 +213,73 @@ async fn recording_an_existing_id_with_other_content_is_a_conflict() {
     let response =
         app.graphql(RECORD, json!({ "input": run_input(json!({ "id": id, "strategyName": "Other" })) })).await;
     assert_eq!(error_codes(&response), ["CONFLICT"], "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["field"], "strategyName", "{response}");
+    let with_metrics = app
+        .graphql(RECORD, json!({ "input": run_input(json!({ "id": id, "metrics": { "sharpeRatio": 1.0 } })) }))
+        .await;
+    assert_eq!(error_codes(&with_metrics), ["CONFLICT"], "{with_metrics}");
+    assert_eq!(with_metrics["errors"][0]["extensions"]["field"], "metrics");
     let run = app.data("query($id: ID!) { backtestRun(id: $id) { strategyName } }", json!({ "id": id })).await;
     assert_eq!(run["backtestRun"]["strategyName"], "SMA Crossover", "the stored run is unchanged");
+}
+
+#[tokio::test]
+async fn replaying_a_recorded_run_returns_the_stored_run_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let id = "0193f2a4-7c1e-7b3a-9d2e-5f6a7b8c9d0e";
+    let first = run_input(json!({
+        "id": id, "initialCapital": "250000.00",
+        "config": { "a": 1, "nested": { "x": [1, 2, { "y": null }], "z": 0.25 } },
+        "metrics": { "sharpeRatio": 1.5, "avgWinAmount": "10.50" }
+    }));
+    let recorded = app.data(RECORD, json!({ "input": first })).await;
+    let created = recorded["recordBacktestRun"]["createdAt"].clone();
+
+    // A retry after a timeout: no createdAt (so "now" again), decimals and key order
+    // spelled differently. Same run: the stored one comes back.
+    let retry = run_input(json!({
+        "id": id.to_uppercase(), "initialCapital": "250000",
+        "config": { "nested": { "z": 0.250, "x": [1, 2, { "y": null }] }, "a": 1 },
+        "metrics": { "avgWinAmount": "10.5", "sharpeRatio": 1.50 }
+    }));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let replayed = app.data(RECORD, json!({ "input": retry })).await;
+    assert_eq!(replayed["recordBacktestRun"]["id"], id);
+    assert_eq!(replayed["recordBacktestRun"]["createdAt"], created, "the stored run, not a new one");
+    assert_eq!(stored_runs(&app).await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_identical_records_store_one_run() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let input = run_input(json!({
+        "id": "0193f2a4-7c1e-7b3a-9d2e-000000000001",
+        "createdAt": "2025-02-01T00:00:00Z",
+        "metrics": { "sharpeRatio": 0.75 }
+    }));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let app = app.clone();
+            let input = input.clone();
+            tokio::spawn(async move { app.graphql(RECORD, json!({ "input": input })).await })
+        })
+        .collect();
+    for task in tasks {
+        let response = task.await.expect("task");
+        assert!(response.get("errors").is_none(), "every identical request succeeds: {response}");
+        assert_eq!(response["data"]["recordBacktestRun"]["id"], "0193f2a4-7c1e-7b3a-9d2e-000000000001");
+    }
+    assert_eq!(stored_runs(&app).await, 1);
+    let db = app.db.connect().await;
+    let metrics_rows = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM performance_metrics",
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("bigint");
+    assert_eq!(metrics_rows, 1);
 }
