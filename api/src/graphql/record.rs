@@ -215,8 +215,7 @@ fn rejection_errors(rejected: Vec<Rejection>, runs: &[NewRun], batch: bool) -> V
 }
 
 /// Stores validated runs; a refusal becomes one error per refused input.
-async fn store(ctx: &Context<'_>, runs: &[NewRun], batch: bool) -> Result<Vec<Recorded>, Vec<ApiError>> {
-    let state = ctx.data::<AppState>().map_err(|_| vec![ApiError::bad_request("no application state")])?;
+async fn store(state: &AppState, runs: &[NewRun], batch: bool) -> Result<Vec<Recorded>, Vec<ApiError>> {
     match record::record(&state.pools.write, runs).await {
         Ok(stored) => Ok(stored),
         Err(RecordError::Rejected(rejected)) => Err(rejection_errors(rejected, runs, batch)),
@@ -267,7 +266,8 @@ impl RecordMutation {
     ) -> async_graphql::Result<BacktestRun> {
         require_write(ctx)?;
         let run = input.validate(Utc::now())?;
-        let stored = store(ctx, std::slice::from_ref(&run), false).await.map_err(|e| report(ctx, e))?;
+        let state = ctx.data::<AppState>()?;
+        let stored = store(state, std::slice::from_ref(&run), false).await.map_err(|e| report(ctx, e))?;
         let mut runs = respond(ctx, stored).await?;
         runs.pop().ok_or_else(|| ApiError::bad_request("nothing was recorded").into())
     }
@@ -300,7 +300,7 @@ impl RecordMutation {
         if !errors.is_empty() {
             return Err(report(ctx, errors));
         }
-        let stored = store(ctx, &runs, true).await.map_err(|e| report(ctx, e))?;
+        let stored = store(ctx.data::<AppState>()?, &runs, true).await.map_err(|e| report(ctx, e))?;
         Ok(RecordBacktestRunsPayload { runs: respond(ctx, stored).await? })
     }
 

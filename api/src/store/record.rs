@@ -98,50 +98,69 @@ impl From<DbErr> for RecordError {
     }
 }
 
-fn same<T: PartialEq>(field: &'static str, a: T, b: T) -> Result<(), &'static str> {
-    if a == b { Ok(()) } else { Err(field) }
-}
-
 impl NewRun {
-    /// Whether storing this run again would change nothing; else the first field (API
-    /// name) that differs. Decimals compare by value (1.5 = 1.50), configs as JSON values
-    /// (key order and spacing do not matter).
-    pub fn matches(
-        &self,
-        stored: &backtest_run::Model,
-        metrics: Option<&performance_metrics::Model>,
-    ) -> Result<(), &'static str> {
-        if self.created_at_given {
-            same("createdAt", self.created_at, stored.created_at.with_timezone(&Utc))?;
-        }
-        same("completedAt", self.completed_at, stored.completed_at.map(|t| t.with_timezone(&Utc)))?;
-        same("durationSeconds", self.duration_seconds, stored.duration_seconds)?;
-        same("status", self.status, stored.status)?;
-        same("strategyName", &self.strategy_name, &stored.strategy_name)?;
-        same("strategyType", &self.strategy_type, &stored.strategy_type)?;
-        same("instrumentSymbol", &self.instrument_symbol, &stored.instrument_symbol)?;
-        same("dateRangeStart", self.date_range_start, stored.date_range_start)?;
-        same("dateRangeEnd", self.date_range_end, stored.date_range_end)?;
-        same("initialCapital", self.initial_capital, stored.initial_capital)?;
-        same("dataSource", &self.data_source, &stored.data_source)?;
-        same("config", &self.config, &stored.config_snapshot)?;
-        same("errorMessage", &self.error_message, &stored.error_message)?;
-        same("originalRunId", self.original_run_id, stored.original_run_id)?;
-        match (&self.metrics, metrics) {
-            (None, None) => Ok(()),
-            (Some(m), Some(s)) => m.matches(s),
-            _ => Err("metrics"),
+    /// The input that would have stored this run as it is.
+    fn from_stored(run: &backtest_run::Model, metrics: Option<&performance_metrics::Model>) -> NewRun {
+        NewRun {
+            id: run.id,
+            created_at: run.created_at.with_timezone(&Utc),
+            created_at_given: true,
+            completed_at: run.completed_at.map(|t| t.with_timezone(&Utc)),
+            duration_seconds: run.duration_seconds,
+            status: run.status,
+            strategy_name: run.strategy_name.clone(),
+            strategy_type: run.strategy_type.clone(),
+            instrument_symbol: run.instrument_symbol.clone(),
+            date_range_start: run.date_range_start,
+            date_range_end: run.date_range_end,
+            initial_capital: run.initial_capital,
+            data_source: run.data_source.clone(),
+            config: run.config_snapshot.clone(),
+            error_message: run.error_message.clone(),
+            original_run_id: run.original_run_id,
+            metrics: metrics.map(|m| NewMetrics {
+                total_return: m.total_return,
+                cagr: m.cagr,
+                sharpe_ratio: m.sharpe_ratio,
+                sortino_ratio: m.sortino_ratio,
+                max_drawdown: m.max_drawdown,
+                volatility: m.volatility,
+                total_trades: m.total_trades,
+                winning_trades: m.winning_trades,
+                losing_trades: m.losing_trades,
+                win_rate: m.win_rate,
+                profit_factor: m.profit_factor,
+                avg_win_amount: m.avg_win_amount,
+                avg_loss_amount: m.avg_loss_amount,
+            }),
         }
     }
 
-    /// Whether two inputs of one batch describe the same run (see [`matches`](Self::matches)).
-    fn same_input(&self, other: &NewRun) -> Result<(), &'static str> {
-        let mut a = self.clone();
-        if !(self.created_at_given && other.created_at_given) {
-            a.created_at = other.created_at;
-        }
-        a.created_at_given = other.created_at_given;
-        if a == *other { Ok(()) } else { Err(first_difference(&a, other)) }
+    /// `None` when `self` and `other` describe the same run, so storing one where the
+    /// other is changes nothing; else the first field (API name) that differs. Decimals
+    /// compare by value (1.5 = 1.50), configs as JSON values (key order and spacing do not
+    /// matter), and `createdAt` only when both sides chose it: a retry that leaves it out
+    /// gets a new "now".
+    pub fn difference(&self, other: &NewRun) -> Option<&'static str> {
+        let checks: [(&'static str, bool); 16] = [
+            ("id", self.id == other.id),
+            ("createdAt", !(self.created_at_given && other.created_at_given) || self.created_at == other.created_at),
+            ("completedAt", self.completed_at == other.completed_at),
+            ("durationSeconds", self.duration_seconds == other.duration_seconds),
+            ("status", self.status == other.status),
+            ("strategyName", self.strategy_name == other.strategy_name),
+            ("strategyType", self.strategy_type == other.strategy_type),
+            ("instrumentSymbol", self.instrument_symbol == other.instrument_symbol),
+            ("dateRangeStart", self.date_range_start == other.date_range_start),
+            ("dateRangeEnd", self.date_range_end == other.date_range_end),
+            ("initialCapital", self.initial_capital == other.initial_capital),
+            ("dataSource", self.data_source == other.data_source),
+            ("config", self.config == other.config),
+            ("errorMessage", self.error_message == other.error_message),
+            ("originalRunId", self.original_run_id == other.original_run_id),
+            ("metrics", self.metrics == other.metrics),
+        ];
+        checks.iter().find(|(_, equal)| !equal).map(|(name, _)| *name)
     }
 
     fn row(&self) -> Json {
@@ -165,48 +184,7 @@ impl NewRun {
     }
 }
 
-/// The first field in which two inputs with the same id differ, for the message.
-fn first_difference(a: &NewRun, b: &NewRun) -> &'static str {
-    let checks: [(&'static str, bool); 15] = [
-        ("createdAt", a.created_at == b.created_at),
-        ("completedAt", a.completed_at == b.completed_at),
-        ("durationSeconds", a.duration_seconds == b.duration_seconds),
-        ("status", a.status == b.status),
-        ("strategyName", a.strategy_name == b.strategy_name),
-        ("strategyType", a.strategy_type == b.strategy_type),
-        ("instrumentSymbol", a.instrument_symbol == b.instrument_symbol),
-        ("dateRangeStart", a.date_range_start == b.date_range_start),
-        ("dateRangeEnd", a.date_range_end == b.date_range_end),
-        ("initialCapital", a.initial_capital == b.initial_capital),
-        ("dataSource", a.data_source == b.data_source),
-        ("config", a.config == b.config),
-        ("errorMessage", a.error_message == b.error_message),
-        ("originalRunId", a.original_run_id == b.original_run_id),
-        ("metrics", a.metrics == b.metrics),
-    ];
-    checks.iter().find(|(_, equal)| !equal).map_or("id", |(name, _)| name)
-}
-
 impl NewMetrics {
-    fn matches(&self, s: &performance_metrics::Model) -> Result<(), &'static str> {
-        let stored = NewMetrics {
-            total_return: s.total_return,
-            cagr: s.cagr,
-            sharpe_ratio: s.sharpe_ratio,
-            sortino_ratio: s.sortino_ratio,
-            max_drawdown: s.max_drawdown,
-            volatility: s.volatility,
-            total_trades: s.total_trades,
-            winning_trades: s.winning_trades,
-            losing_trades: s.losing_trades,
-            win_rate: s.win_rate,
-            profit_factor: s.profit_factor,
-            avg_win_amount: s.avg_win_amount,
-            avg_loss_amount: s.avg_loss_amount,
-        };
-        same("metrics", self, &stored)
-    }
-
     fn row(&self, run_id: Uuid) -> Json {
         let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
         json!({
@@ -255,7 +233,7 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
                 first_of.insert(run.id, i);
             }
             Some(&j) => {
-                if let Err(field) = run.same_input(&runs[j]) {
+                if let Some(field) = run.difference(&runs[j]) {
                     rejected.push(Rejection::Conflict { index: i, field });
                 }
             }
@@ -309,7 +287,7 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
     if !replayed.is_empty() {
         for (run, metrics) in with_metrics(txn, &replayed).await? {
             let index = first_of[&run.id];
-            if let Err(field) = runs[index].matches(&run, metrics.as_ref()) {
+            if let Some(field) = runs[index].difference(&NewRun::from_stored(&run, metrics.as_ref())) {
                 rejected.push(Rejection::Conflict { index, field });
             }
             stored.insert(run.id, (run, metrics));

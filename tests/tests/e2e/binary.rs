@@ -34,6 +34,10 @@ fn help_lists_every_subcommand_and_each_has_help() {
         "TEARSHEET_LISTEN",
         "DATABASE_URL",
         "TEARSHEET_DATA_DIR",
+        "--write-token",
+        "TEARSHEET_WRITE_TOKENS",
+        "--read-token",
+        "TEARSHEET_READ_TOKENS",
     ] {
         assert!(serve.contains(flag), "{flag} missing from serve --help:\n{serve}");
     }
