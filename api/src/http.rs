@@ -54,10 +54,12 @@ async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: Gr
 fn refuse(access: Access) -> Response {
     let err = ApiError::access_denied(access);
     let status = if err.code() == "UNAUTHENTICATED" { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
-    let body = serde_json::json!({
-        "errors": [{ "message": err.message(), "extensions": { "code": err.code() } }]
-    });
-    let mut response = (status, axum::Json(body)).into_response();
+    // The same conversion as a resolver's error; a request-level error has no location.
+    let error = async_graphql::ServerError {
+        locations: Vec::new(),
+        ..async_graphql::Error::from(err).into_server_error(Default::default())
+    };
+    let mut response = (status, axum::Json(async_graphql::Response::from_errors(vec![error]))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }

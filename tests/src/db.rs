@@ -128,6 +128,22 @@ impl TestDb {
         connect(&self.url, 4).await
     }
 
+    /// How many rows `table` holds (read directly, not through the API).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let db = connect(&self.url, 1).await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT count(*) FROM {table}"),
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("counting {table}: {e}"))
+            .expect("a row");
+        let n = row.try_get_by_index::<i64>(0).expect("bigint");
+        db.close().await.expect("close");
+        n
+    }
+
     /// How many statements this database has executed so far, from `pg_stat_statements`
     /// (loaded in the throwaway cluster; a `TEST_DATABASE_URL` server must load it too).
     /// The counting queries themselves are left out.

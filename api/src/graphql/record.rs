@@ -245,12 +245,8 @@ fn report(ctx: &Context<'_>, mut errors: Vec<ApiError>) -> async_graphql::Error 
 /// The response's runs from the rows just written: their `metrics` need no second read.
 async fn respond(ctx: &Context<'_>, stored: Vec<Recorded>) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
-    let mut runs = Vec::with_capacity(stored.len());
-    for (run, metrics) in stored {
-        loaders.metrics.feed_one(run.id, metrics).await;
-        runs.push(BacktestRun(run));
-    }
-    Ok(runs)
+    loaders.metrics.feed_many(stored.iter().map(|(run, metrics)| (run.id, metrics.clone()))).await;
+    Ok(stored.into_iter().map(|(run, _)| BacktestRun(run)).collect())
 }
 
 #[derive(Default)]

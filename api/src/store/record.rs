@@ -335,16 +335,12 @@ fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
 
 /// Runs with their metrics, one statement (used for replays).
 async fn with_metrics(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Recorded>, DbErr> {
+    // The metrics columns under a `pm_` prefix, so one row holds both models.
+    let metrics: Vec<String> = METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
     let sql = format!(
-        "SELECT {RUN_COLUMNS_R}, pm.id AS pm_id, pm.backtest_run_id AS pm_backtest_run_id, \
-           pm.total_return AS pm_total_return, pm.cagr AS pm_cagr, pm.sharpe_ratio AS pm_sharpe_ratio, \
-           pm.sortino_ratio AS pm_sortino_ratio, pm.max_drawdown AS pm_max_drawdown, \
-           pm.volatility AS pm_volatility, pm.total_trades AS pm_total_trades, \
-           pm.winning_trades AS pm_winning_trades, pm.losing_trades AS pm_losing_trades, \
-           pm.win_rate AS pm_win_rate, pm.profit_factor AS pm_profit_factor, \
-           pm.avg_win_amount AS pm_avg_win_amount, pm.avg_loss_amount AS pm_avg_loss_amount \
-         FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id \
-         WHERE r.id = ANY($1)"
+        "SELECT {RUN_COLUMNS_R}, {} FROM backtest_runs r \
+         LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
+        metrics.join(", ")
     );
     let rows = db.query_all_raw(stmt(sql, [ids.to_vec().into()])).await?;
     rows.iter()

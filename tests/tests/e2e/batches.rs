@@ -1,7 +1,6 @@
 //! `recordBacktestRuns`: up to 1000 runs in one transaction, all or nothing, each input
 //! judged like a single record; and `deleteBacktestRun`.
 
-use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use tearsheet_tests::TestApp;
 use tearsheet_tests::app::error_codes;
@@ -35,16 +34,7 @@ fn inputs(n: usize) -> Vec<Value> {
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    let db = app.db.connect().await;
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            format!("SELECT count(*) FROM {table}"),
-        ))
-        .await
-        .expect("count")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("bigint")
+    app.db.count_rows(table).await
 }
 
 fn errors(response: &Value) -> Vec<(u64, String, String)> {

@@ -1,4 +1,3 @@
-use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 use tearsheet_tests::TestApp;
 use tearsheet_tests::app::error_codes;
@@ -270,16 +269,5 @@ async fn concurrent_identical_records_store_one_run() {
         assert_eq!(response["data"]["recordBacktestRun"]["id"], "0193f2a4-7c1e-7b3a-9d2e-000000000001");
     }
     assert_eq!(stored_runs(&app).await, 1);
-    let db = app.db.connect().await;
-    let metrics_rows = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FROM performance_metrics",
-        ))
-        .await
-        .expect("count")
-        .expect("row")
-        .try_get_by_index::<i64>(0)
-        .expect("bigint");
-    assert_eq!(metrics_rows, 1);
+    assert_eq!(app.db.count_rows("performance_metrics").await, 1);
 }
