@@ -15,4 +15,4 @@ if [ "$(id -u)" = 0 ] && [ -z "${TEARSHEET_DATA_DIR:-}" ] && [ -z "${DATABASE_UR
 fi
 
 cargo build -p tearsheet-api --bin tearsheet
-exec target/debug/tearsheet serve --demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/tearsheet" serve --demo "$@"
