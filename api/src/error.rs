@@ -147,7 +147,7 @@ fn constraint_message(err: &DbErr) -> Option<(&'static str, &'static str)> {
         "backtest_runs_status_check" => ("status", "status must be success, failed or interrupted"),
         "performance_metrics_trade_counts_check" => ("metrics", "trade counts must not be negative"),
         "performance_metrics_trade_sum_check" => {
-            ("metrics", "winningTrades + losingTrades must not exceed totalTrades")
+            ("metrics.winningTrades", "metrics: winningTrades + losingTrades must not exceed totalTrades")
         }
         _ => return None,
     })

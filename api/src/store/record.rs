@@ -281,6 +281,12 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
     let inserted =
         backtest_run::Model::find_by_statement(stmt(sql, [Json::Array(rows).to_string().into()])).all(txn).await?;
     let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
+    // Metrics go in for the runs just inserted (`stored` holds only those until replays join).
+    let new_metrics: Vec<Json> = unique
+        .iter()
+        .filter(|r| stored.contains_key(&r.id))
+        .filter_map(|r| r.metrics.as_ref().map(|m| m.row(r.id)))
+        .collect();
 
     // Replays: the ids that were stored already must hold the same run.
     let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
@@ -297,11 +303,6 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
         return Err(RecordError::Rejected(sorted(rejected)));
     }
 
-    let new_metrics: Vec<Json> = unique
-        .iter()
-        .filter(|r| !replayed.contains(&r.id))
-        .filter_map(|r| r.metrics.as_ref().map(|m| m.row(r.id)))
-        .collect();
     if !new_metrics.is_empty() {
         let sql = format!(
             "INSERT INTO performance_metrics (backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \

@@ -73,8 +73,8 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
     let missing_row = one_row(db, "SELECT r.id FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE pm.sharpe_ratio IS NULL ORDER BY r.id DESC OFFSET 100 LIMIT 1").await;
     let missing = Position { value: SortValue::Metric(None), id: missing_row.try_get("", "id").expect("id") };
     let ids = ids_of(db, &(1..=10).map(|g| g * 7_919).collect::<Vec<_>>()).await;
-    // Run g re-runs run g - 1 when g is a multiple of 33.
-    let reruns_of = ids_of(db, &[33 * 1_000 - 1]).await[0];
+    // Run g re-runs run g - 1 when g is a multiple of `rerun_every`.
+    let reruns_of = ids_of(db, &[Bulk::runs(RUNS).rerun_every * 1_000 - 1]).await[0];
 
     vec![
         Pattern {
