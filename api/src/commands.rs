@@ -2,7 +2,7 @@
 
 use tearsheet_migration::{Migrator, MigratorTrait as _};
 
-use crate::config::{Command, DatabaseArgs, MigrateAction, ServeArgs};
+use crate::config::{Command, DatabaseArgs, MigrateAction, SeedArgs, ServeArgs};
 use crate::db::{self, DbStartError, Pools};
 use crate::startup::{Application, StartError, shutdown_signal};
 
@@ -14,7 +14,35 @@ pub async fn run(command: Command) -> Result<(), StartError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Seed(args) => seed(args).await,
     }
+}
+
+async fn seed(args: SeedArgs) -> Result<(), StartError> {
+    use crate::store::seed::{self, SeedSpec};
+    let provisioned = db::provision(&args.db).await?;
+    let pools = Pools::connect(&provisioned.url, &args.db).await?;
+    let result = async {
+        db::migrate_up(&pools.write).await?;
+        let spec = SeedSpec { runs: args.runs, seed: args.seed, reruns_per_mille: args.reruns_per_mille };
+        let started = std::time::Instant::now();
+        let mut progress = crate::progress::Progress::new("runs", spec.runs);
+        progress.update(0);
+        seed::seed(&pools.write, spec, |step| match step {
+            seed::Step::Rows(done) => progress.update(done),
+            seed::Step::Indexes(built, of) => tracing::info!("built index {built} of {of}"),
+            seed::Step::Vacuum => tracing::info!("vacuum analyze"),
+        })
+        .await
+        .map_err(DbStartError::Seed)?;
+        let total = crate::store::runs::count(&pools.write, &Default::default()).await.map_err(DbStartError::Seed)?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), runs_in_database = total, "seeded");
+        Ok::<(), DbStartError>(())
+    }
+    .await;
+    pools.close().await;
+    drop(provisioned);
+    result.map_err(StartError::from)
 }
 
 async fn serve(args: ServeArgs) -> Result<(), StartError> {

@@ -49,6 +49,25 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Print the GraphQL schema (SDL) that the server serves; `schema.graphql` is its output.
     Schema,
+    /// Fill the database with realistic synthetic runs (for benchmarks and exploring at
+    /// scale). Deterministic: the same --runs and --seed give the same rows, ids included;
+    /// running it again adds nothing.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SeedArgs {
+    /// How many runs to generate (rows 1..=N of the seed's sequence).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub runs: u64,
+    /// Seed of the generator: another seed gives other runs (and other ids).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Re-runs per 1000 runs.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub reruns_per_mille: u16,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -26,6 +26,8 @@ pub enum DbStartError {
     },
     #[error("migrating the database failed: {0}")]
     Migrate(#[source] sea_orm::DbErr),
+    #[error("seeding the database failed: {0}")]
+    Seed(#[source] sea_orm::DbErr),
     #[error("preparing the embedded database failed: {0}")]
     Prepare(#[source] sea_orm::DbErr),
 }

@@ -12,6 +12,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod progress;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod query;
 pub mod record;
 pub mod runs;
+pub mod seed;
 
 use sea_orm::{DbBackend, Statement, Value};
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::store::record::{NewMetrics, NewRun};
 
 /// (name, type, relative weight)
-const STRATEGIES: [(&str, &str, u32); 8] = [
+pub const STRATEGIES: [(&str, &str, u32); 8] = [
     ("SMA Crossover", "trend_following", 30),
     ("EMA Crossover", "trend_following", 20),
     ("RSI Mean Reversion", "mean_reversion", 15),
@@ -24,14 +24,14 @@ const STRATEGIES: [(&str, &str, u32); 8] = [
     ("Pairs Trading", "statistical_arbitrage", 3),
 ];
 
-const INSTRUMENTS: [&str; 50] = [
+pub const INSTRUMENTS: [&str; 50] = [
     "AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "BRK.B", "JPM", "V", "JNJ", "WMT", "PG", "MA", "UNH",
     "HD", "DIS", "BAC", "XOM", "KO", "PEP", "CSCO", "ORCL", "INTC", "AMD", "NFLX", "ADBE", "CRM", "NKE", "MCD", "SPY",
     "QQQ", "IWM", "DIA", "GLD", "SLV", "TLT", "EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "BTCUSD", "ETHUSD", "ES", "NQ",
     "CL", "GC", "ZN", "VIX", "EEM",
 ];
 
-const DATA_SOURCES: [&str; 4] = ["polygon", "yahoo", "interactive_brokers", "local_csv"];
+pub const DATA_SOURCES: [&str; 4] = ["polygon", "yahoo", "interactive_brokers", "local_csv"];
 
 /// SplitMix64: tiny, fast, and good enough for synthetic data; no dependency for it.
 #[derive(Clone, Debug)]

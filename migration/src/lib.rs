@@ -11,6 +11,7 @@ mod m0002_indexes_phase1;
 mod m0003_indexes_phase2;
 mod m0004_indexes_phase3;
 mod m0005_index_lineage;
+mod m0006_config_keys_and_toast;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_indexes_phase2::Migration),
             Box::new(m0004_indexes_phase3::Migration),
             Box::new(m0005_index_lineage::Migration),
+            Box::new(m0006_config_keys_and_toast::Migration),
         ]
     }
 }

@@ -7,7 +7,6 @@
 //! databases) points the tests at an existing server instead.
 
 pub mod app;
-pub mod bulk;
 pub mod db;
 
 pub use app::{TestApp, TestSchema};

@@ -112,11 +112,9 @@ impl CompareQuery {
             )
             .into());
         }
-        let state = ctx.data::<AppState>()?;
-        let mut runs = store::runs::by_ids(&state.pools.read, &wanted).await.map_err(ApiError::from)?;
+        let mut runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &wanted).await?;
         runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let missing_ids = wanted.iter().filter(|id| !runs.iter().any(|r| r.id == **id)).map(|id| run_id(*id)).collect();
-        super::loaders::prefetch(ctx, &[ctx.look_ahead().field("runs")], &runs.iter().collect::<Vec<_>>()).await?;
         let config_differences = if runs.len() < 2 {
             Vec::new()
         } else {

@@ -3,12 +3,14 @@
 //! Created per request and stored in the request data: their caches (which also let a
 //! mutation hand the rows it wrote to the fields of its response) must not outlive it.
 //!
-//! A loader collects keys for a short delay before it queries, so how many statements a
-//! request sends depends on timing: resolving 100 list items can take longer than the
-//! delay (a debug build on a busy machine does), and the batch splits. [`prefetch`] makes
-//! the common shapes deterministic: a resolver that has a list of runs in hand asks, by
-//! looking ahead in the selection, for every nested row the list will need, each kind in
-//! one `load_many` — one statement — before the nested resolvers run and find it cached.
+//! A loader collects keys for a short delay (1 ms) before it queries, so how many
+//! statements a request sends depends on timing — resolving 100 list items can take longer
+//! than the delay, and the batch splits — and every batch waits out the delay. [`prefetch`]
+//! makes the common shapes deterministic and wait-free: a resolver that has a list of runs
+//! in hand looks ahead in the selection and queries every nested row the list will need,
+//! one statement per kind, right away, then feeds the rows (and the absences) into the
+//! loaders' caches, where the nested resolvers find them. [`load_runs`] does the same for
+//! runs asked for by id, with their metrics in the same statement when selected.
 
 use std::collections::HashMap;
 
@@ -24,6 +26,8 @@ use crate::store;
 pub struct Loaders {
     pub runs: DataLoader<RunLoader, HashMapCache>,
     pub metrics: DataLoader<MetricsLoader, HashMapCache>,
+    /// For the queries `prefetch` and `load_runs` send themselves.
+    read: DatabaseConnection,
 }
 
 impl Loaders {
@@ -31,8 +35,66 @@ impl Loaders {
         Loaders {
             runs: DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default()),
             metrics: DataLoader::with_cache(MetricsLoader(read.clone()), tokio::spawn, HashMapCache::default()),
+            read: read.clone(),
         }
     }
+
+    /// Queries the metrics of `run_ids` now and caches them, absences included.
+    async fn fetch_metrics(&self, run_ids: Vec<Uuid>) -> async_graphql::Result<()> {
+        let rows = store::metrics::by_run_ids(&self.read, &run_ids).await.map_err(ApiError::from)?;
+        let mut found: HashMap<Uuid, Option<performance_metrics::Model>> =
+            run_ids.into_iter().map(|id| (id, None)).collect();
+        found.extend(rows.into_iter().map(|m| (m.backtest_run_id, Some(m))));
+        self.metrics.feed_many(found).await;
+        Ok(())
+    }
+
+    /// Queries runs by id now (with their metrics when `metrics` is set, in the same
+    /// statement) and caches them, absences included. Returns the runs found.
+    async fn fetch_runs(&self, ids: &[Uuid], metrics: bool) -> async_graphql::Result<Vec<backtest_run::Model>> {
+        let mut runs: HashMap<Uuid, Option<backtest_run::Model>> = ids.iter().map(|id| (*id, None)).collect();
+        let found = if metrics {
+            let rows = store::runs::with_metrics(&self.read, ids).await.map_err(ApiError::from)?;
+            let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
+            let mut found = Vec::with_capacity(rows.len());
+            for (run, m) in rows {
+                by_run.insert(run.id, m);
+                found.push(run);
+            }
+            self.metrics.feed_many(by_run).await;
+            found
+        } else {
+            store::runs::by_ids(&self.read, ids).await.map_err(ApiError::from)?
+        };
+        runs.extend(found.iter().map(|r| (r.id, Some(r.clone()))));
+        self.runs.feed_many(runs).await;
+        Ok(found)
+    }
+}
+
+/// Whether any of `selections` selects the field at `path`.
+fn selected(selections: &[Lookahead<'_>], path: &[&str]) -> bool {
+    selections.iter().any(|s| {
+        let mut look = s.field(path[0]);
+        for name in &path[1..] {
+            look = look.field(name);
+        }
+        look.exists()
+    })
+}
+
+/// The runs with these ids (unknown ids are left out), read and cached for a resolver
+/// whose result applies `selections` to each: one statement for the runs and, when
+/// selected, their metrics; then what [`prefetch`] loads for their original runs.
+pub async fn load_runs(
+    ctx: &Context<'_>,
+    selections: &[Lookahead<'_>],
+    ids: &[Uuid],
+) -> async_graphql::Result<Vec<backtest_run::Model>> {
+    let loaders = ctx.data::<Loaders>()?;
+    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"])).await?;
+    prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
+    Ok(runs)
 }
 
 /// Runs by id. Every requested key gets an entry — `None` for no such run — so that
@@ -78,38 +140,42 @@ pub async fn prefetch(
     if runs.is_empty() {
         return Ok(());
     }
-    let selected = |path: &[&str]| {
-        selections.iter().any(|s| {
-            let mut look = s.field(path[0]);
-            for name in &path[1..] {
-                look = look.field(name);
-            }
-            look.exists()
-        })
-    };
     let loaders = ctx.data::<Loaders>()?;
     let metrics = async {
-        if selected(&["metrics"]) {
-            loaders.metrics.load_many(runs.iter().map(|r| r.id)).await?;
+        if selected(selections, &["metrics"]) {
+            loaders.fetch_metrics(runs.iter().map(|r| r.id).collect()).await?;
         }
         Ok::<_, async_graphql::Error>(())
     };
-    let originals = async {
-        if !selected(&["originalRun"]) {
-            return Ok(());
-        }
-        let wanted: Vec<Uuid> = runs.iter().filter_map(|r| r.original_run_id).collect();
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        // An original on the same page is already in hand.
-        loaders.runs.feed_many(runs.iter().map(|r| (r.id, Some((*r).clone())))).await;
-        let found = loaders.runs.load_many(wanted).await?;
-        if selected(&["originalRun", "metrics"]) {
-            loaders.metrics.load_many(found.values().flatten().map(|r| r.id)).await?;
-        }
-        Ok(())
-    };
-    tokio::try_join!(metrics, originals)?;
+    tokio::try_join!(metrics, prefetch_originals(loaders, selections, runs))?;
+    Ok(())
+}
+
+/// The `originalRun` (and `originalRun { metrics }`) part of [`prefetch`]: one statement.
+async fn prefetch_originals(
+    loaders: &Loaders,
+    selections: &[Lookahead<'_>],
+    runs: &[&backtest_run::Model],
+) -> async_graphql::Result<()> {
+    if !selected(selections, &["originalRun"]) {
+        return Ok(());
+    }
+    // An original among the runs in hand needs no query.
+    let in_hand: std::collections::HashSet<Uuid> = runs.iter().map(|r| r.id).collect();
+    loaders.runs.feed_many(runs.iter().map(|r| (r.id, Some((*r).clone())))).await;
+    let mut wanted: Vec<Uuid> =
+        runs.iter().filter_map(|r| r.original_run_id).filter(|id| !in_hand.contains(id)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let with_metrics = selected(selections, &["originalRun", "metrics"]);
+    if !wanted.is_empty() {
+        loaders.fetch_runs(&wanted, with_metrics).await?;
+    }
+    // Originals in hand whose metrics `prefetch` does not fetch with the page's.
+    let in_hand_originals: Vec<Uuid> =
+        runs.iter().filter_map(|r| r.original_run_id).filter(|id| in_hand.contains(id)).collect();
+    if with_metrics && !selected(selections, &["metrics"]) && !in_hand_originals.is_empty() {
+        loaders.fetch_metrics(in_hand_originals).await?;
+    }
     Ok(())
 }

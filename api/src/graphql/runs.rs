@@ -214,7 +214,8 @@ impl RunQuery {
     /// One run by id; null when no run has it.
     async fn backtest_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BacktestRun>> {
         let id = parse_run_id("id", &id)?;
-        Ok(ctx.data::<Loaders>()?.runs.load_one(id).await?.flatten().map(BacktestRun))
+        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &[id]).await?;
+        Ok(runs.into_iter().next().map(BacktestRun))
     }
 
     /// Relay cursor connection. Default order: CREATED_AT DESC. At most 100 per page

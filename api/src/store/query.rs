@@ -179,9 +179,40 @@ impl Filter {
             sql.push(" AND r.original_run_id = ").bind(id);
         }
         if let Some(config) = &self.config {
-            sql.push(" AND r.config_snapshot @> ").bind(config.clone()).push("::jsonb");
+            let (hot, rest) = split_hot_keys(config);
+            for (key, value) in hot {
+                sql.push(&format!(" AND r.config_snapshot -> '{key}' = ")).bind(value).push("::jsonb");
+            }
+            if let Some(rest) = rest {
+                sql.push(" AND r.config_snapshot @> ").bind(rest).push("::jsonb");
+            }
         }
     }
+}
+
+/// Top-level config keys with a B-tree index on `(config_snapshot -> key, created_at DESC,
+/// id DESC)` (migration m0006). Keys are spliced into SQL: constants only.
+pub const HOT_CONFIG_KEYS: [&str; 2] = ["fast_period", "slow_period"];
+
+/// Splits a containment filter into equalities on hot keys and what is left for `@>`.
+///
+/// For a scalar value, `config @> {"k": v}` holds exactly when `config -> 'k' = v` (jsonb
+/// equality; numbers compare by value), and only the second form can use the key's
+/// B-tree index and its statistics. Both forms together would make the planner multiply
+/// their selectivities and pick a bitmap plan with a sort, so a rewritten key leaves the
+/// `@>` object. Objects and arrays stay in `@>` (containment is not equality for them).
+fn split_hot_keys(config: &serde_json::Value) -> (Vec<(&'static str, serde_json::Value)>, Option<serde_json::Value>) {
+    let Some(object) = config.as_object() else { return (Vec::new(), Some(config.clone())) };
+    let mut rest = object.clone();
+    let mut hot = Vec::new();
+    for key in HOT_CONFIG_KEYS {
+        if let Some(value) = object.get(key).filter(|v| !v.is_object() && !v.is_array()) {
+            hot.push((key, value.clone()));
+            rest.remove(key);
+        }
+    }
+    let rest = (!rest.is_empty() || hot.is_empty()).then_some(serde_json::Value::Object(rest));
+    (hot, rest)
 }
 
 /// One page's scan: in `order` (or its reverse when `backward`), strictly past `from`.
@@ -350,4 +381,43 @@ pub fn offset_page_sql(filter: &Filter, order: Order, offset: u64, limit: u64) -
     }
     sql.push(" OFFSET ").bind(offset as i64).push(" LIMIT ").bind(limit as i64);
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn conditions(config: serde_json::Value) -> (String, Vec<Value>) {
+        let mut sql = Sql::default();
+        Filter { config: Some(config), ..Filter::default() }.push_conditions(&mut sql);
+        (sql.text, sql.values)
+    }
+
+    #[test]
+    fn scalars_of_hot_keys_become_indexable_equalities() {
+        let (text, values) = conditions(json!({ "fast_period": 12 }));
+        assert_eq!(text, " AND r.config_snapshot -> 'fast_period' = $1::jsonb");
+        assert_eq!(values, vec![Value::from(json!(12))]);
+
+        let (text, values) =
+            conditions(json!({ "slow_period": 60, "fast_period": 12, "risk_management": { "stop_loss": 0.02 } }));
+        assert_eq!(
+            text,
+            " AND r.config_snapshot -> 'fast_period' = $1::jsonb AND r.config_snapshot -> 'slow_period' = $2::jsonb \
+             AND r.config_snapshot @> $3::jsonb"
+        );
+        assert_eq!(values[2], Value::from(json!({ "risk_management": { "stop_loss": 0.02 } })));
+    }
+
+    #[test]
+    fn other_keys_and_non_scalars_stay_containment() {
+        // An array value means "contains", not "equals": it must stay in `@>`.
+        let (text, values) = conditions(json!({ "fast_period": [12], "instruments": ["AAPL"] }));
+        assert_eq!(text, " AND r.config_snapshot @> $1::jsonb");
+        assert_eq!(values, vec![Value::from(json!({ "fast_period": [12], "instruments": ["AAPL"] }))]);
+        // `{}` matches every object: kept as the client wrote it.
+        assert_eq!(conditions(json!({})).0, " AND r.config_snapshot @> $1::jsonb");
+    }
 }

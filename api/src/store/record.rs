@@ -27,7 +27,6 @@ use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use super::metrics::METRICS_COLUMNS;
-use super::query::RUN_COLUMNS_R;
 use super::runs::RUN_COLUMNS;
 use super::stmt;
 
@@ -291,7 +290,7 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
     // Replays: the ids that were stored already must hold the same run.
     let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
     if !replayed.is_empty() {
-        for (run, metrics) in with_metrics(txn, &replayed).await? {
+        for (run, metrics) in super::runs::with_metrics(txn, &replayed).await? {
             let index = first_of[&run.id];
             if let Some(field) = runs[index].difference(&NewRun::from_stored(&run, metrics.as_ref())) {
                 rejected.push(Rejection::Conflict { index, field });
@@ -332,28 +331,6 @@ fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
         Rejection::Conflict { index, .. } | Rejection::UnknownOriginal { index } => *index,
     });
     rejected
-}
-
-/// Runs with their metrics, one statement (used for replays).
-async fn with_metrics(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Recorded>, DbErr> {
-    // The metrics columns under a `pm_` prefix, so one row holds both models.
-    let metrics: Vec<String> = METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
-    let sql = format!(
-        "SELECT {RUN_COLUMNS_R}, {} FROM backtest_runs r \
-         LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
-        metrics.join(", ")
-    );
-    let rows = db.query_all_raw(stmt(sql, [ids.to_vec().into()])).await?;
-    rows.iter()
-        .map(|row| {
-            let run = backtest_run::Model::from_query_result(row, "")?;
-            let metrics = match row.try_get::<Option<Uuid>>("", "pm_id")? {
-                Some(_) => Some(performance_metrics::Model::from_query_result(row, "pm_")?),
-                None => None,
-            };
-            Ok((run, metrics))
-        })
-        .collect()
 }
 
 /// Deletes a run (its metrics cascade; its re-runs keep existing with no original).

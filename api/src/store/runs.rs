@@ -3,10 +3,13 @@
 use chrono::Utc;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
-use tearsheet_entity::backtest_run;
+use tearsheet_entity::{backtest_run, performance_metrics};
 use uuid::Uuid;
 
-use super::query::{Filter, Order, OrderField, Position, Scan, SortValue, Sql, count_sql, offset_page_sql};
+use super::metrics::METRICS_COLUMNS;
+use super::query::{
+    Filter, Order, OrderField, Position, RUN_COLUMNS_R, Scan, SortValue, Sql, count_sql, offset_page_sql,
+};
 use super::stmt;
 
 /// Every column of `backtest_runs`, in table order.
@@ -26,6 +29,40 @@ pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = by_ids_sql(ids);
     backtest_run::Model::find_by_statement(stmt(text, values)).all(db).await
+}
+
+/// `with_metrics`'s statement: the runs joined with their metrics, whose columns come
+/// under a `pm_` prefix so that one row holds both models.
+pub fn with_metrics_sql(ids: &[Uuid]) -> Sql {
+    let metrics: Vec<String> = METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
+    Sql {
+        text: format!(
+            "SELECT {RUN_COLUMNS_R}, {} FROM backtest_runs r \
+             LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
+            metrics.join(", ")
+        ),
+        values: vec![ids.to_vec().into()],
+    }
+}
+
+/// Runs with their metrics (`None`: the run has none), in one statement: for lookups that
+/// want both, a round trip and a query fewer than `by_ids` then the metrics.
+pub async fn with_metrics(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(backtest_run::Model, Option<performance_metrics::Model>)>, DbErr> {
+    let Sql { text, values } = with_metrics_sql(ids);
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter()
+        .map(|row| {
+            let run = backtest_run::Model::from_query_result(row, "")?;
+            let metrics = match row.try_get::<Option<Uuid>>("", "pm_id")? {
+                Some(_) => Some(performance_metrics::Model::from_query_result(row, "pm_")?),
+                None => None,
+            };
+            Ok((run, metrics))
+        })
+        .collect()
 }
 
 /// One page of a listing: up to `scan.limit` runs in the scan's reading order, each with

@@ -2,8 +2,8 @@
 //! original runs and those runs' metrics costs a fixed handful of statements, not 1 + 300.
 
 use serde_json::json;
+use tearsheet_api::store::seed::{self, SeedSpec};
 use tearsheet_tests::TestApp;
-use tearsheet_tests::bulk::{self, Bulk};
 
 const PAGE_WITH_LINEAGE: &str = "query($after: String) {
     backtestRuns(first: 100, after: $after) {
@@ -20,10 +20,11 @@ const PAGE_WITH_LINEAGE: &str = "query($after: String) {
 async fn a_page_of_100_with_metrics_and_original_runs_sends_at_most_4_statements() {
     let app = TestApp::spawn().await;
     let db = app.db.connect().await;
-    // Every run but the first re-runs the one before; ~7% failed without metrics.
-    bulk::insert(&db, Bulk { runs: 250, rerun_every: 1 }).await;
+    // Every run but the first re-runs one up to 200 runs before it (so some originals lie
+    // on the page and some do not); ~7% failed without metrics.
+    seed::seed(&db, SeedSpec { runs: 250, seed: 1, reruns_per_mille: 1000 }, |_| {}).await.expect("seed");
 
-    // Skip the first page so that some original runs lie on the page and some do not.
+    // The second page: its runs' originals are on it, on the first page, or on none.
     let first = app.data(PAGE_WITH_LINEAGE, json!({ "after": null })).await;
     let after = first["backtestRuns"]["pageInfo"]["endCursor"].clone();
 

@@ -18,7 +18,7 @@ fn help_lists_every_subcommand_and_each_has_help() {
     let out = run_sync(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "migrate", "schema"] {
+    for sub in ["serve", "migrate", "schema", "seed"] {
         assert!(help.contains(sub), "{sub} missing from --help:\n{help}");
         let sub_help = run_sync(&[sub, "--help"]);
         assert!(sub_help.status.success(), "{sub} --help failed");

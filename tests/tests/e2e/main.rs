@@ -11,4 +11,5 @@ mod plans;
 mod reading;
 mod recording;
 mod schema_file;
+mod seeding;
 mod support;

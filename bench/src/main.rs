@@ -1,0 +1,208 @@
+//! `tearsheet-bench`: every query pattern through the release server (wrk over HTTP)
+//! beside the same SQL through pgbench (the floor), bulk recording through the API beside
+//! COPY, and the server's memory. Run it with `bench/run.sh` (builds in release first).
+
+mod bulk;
+mod cluster;
+mod literal;
+mod load;
+mod patterns;
+mod server;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Parser;
+use sea_orm::ConnectionTrait as _;
+use serde_json::Value;
+use tearsheet_api::store::seed::SeedSpec;
+
+/// Benchmarks Tearsheet against PostgreSQL itself on a fresh, seeded database.
+#[derive(Debug, Parser)]
+#[command(name = "tearsheet-bench")]
+struct Args {
+    /// Runs to seed.
+    #[arg(long, default_value_t = 100_000)]
+    runs: u64,
+    /// Seed of the data generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds of load per pattern, for the server and for the floor each.
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// Concurrent connections of both load generators.
+    #[arg(long, default_value_t = 8)]
+    connections: u32,
+    /// Runs recorded through the API (and copied) for the bulk-recording line; 0 skips it.
+    #[arg(long, default_value_t = 100_000)]
+    bulk_runs: usize,
+    /// Batches of 1000 in flight at once while recording.
+    #[arg(long, default_value_t = 1)]
+    bulk_concurrency: usize,
+    /// Only patterns whose name contains one of these (repeatable).
+    #[arg(long)]
+    pattern: Vec<String>,
+    /// The server binary (default: `tearsheet` beside this one, i.e. the same build).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Where the cluster, scripts and logs go (default: a new temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the cluster's data when done.
+    #[arg(long)]
+    keep: bool,
+    /// Also write the report (Markdown) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+const TOKEN: &str = "bench-write-token-0123456789abcdef";
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let server_bin = args
+        .server_bin
+        .clone()
+        .unwrap_or_else(|| std::env::current_exe().expect("current exe").with_file_name("tearsheet"));
+    assert!(server_bin.is_file(), "no server binary at {} (build it: cargo build --release)", server_bin.display());
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("tearsheet-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let spec = SeedSpec::new(args.runs, args.seed);
+    let bench_db = cluster::start(dir.join("cluster"), args.keep, spec).await;
+    let url = bench_db.url();
+    let db = &bench_db.db;
+
+    let mut builder = patterns::Builder::new(db, spec).await;
+    let patterns = builder.patterns(&args.pattern).await;
+    let server = server::Server::start(&server_bin, &url, TOKEN, &dir.join("server.log")).await;
+    let bin_dir = tearsheet_api::embedded_pg::find_bin_dir().expect("PostgreSQL binaries");
+    let load = load::Load { connections: args.connections, threads: 2, seconds: args.seconds };
+    let client = reqwest::Client::new();
+
+    let mut rows = Vec::new();
+    for pattern in &patterns {
+        // Every sample must succeed: a load of errors would be fast and meaningless.
+        db.execute_unprepared("SELECT pg_stat_statements_reset()").await.expect("reset");
+        for sample in &pattern.samples {
+            let response: Value = client
+                .post(format!("{}/graphql", server.base_url))
+                .header("content-type", "application/json")
+                .body(sample.body.clone())
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("JSON");
+            assert!(response.get("errors").is_none(), "{}: {response}\nbody: {}", pattern.name, sample.body);
+        }
+        let statements = statements_sent(db).await as f64 / pattern.samples.len() as f64;
+        let floor_statements =
+            pattern.samples.iter().map(|s| s.floor.len()).sum::<usize>() as f64 / pattern.samples.len() as f64;
+        eprintln!("{}: server", pattern.name);
+        let served = load::wrk(&dir, &server.base_url, pattern, &load);
+        eprintln!("{}: floor", pattern.name);
+        let floor = load::pgbench(&dir, &bin_dir, &libpq_url(&url), pattern, &load);
+        rows.push((pattern.name, served, floor, statements, floor_statements));
+    }
+    let (rss_after_reads, _) = server.rss_kib();
+
+    let bulk = if args.bulk_runs > 0 {
+        eprintln!("bulk: {} runs through the API", args.bulk_runs);
+        let api_runs = bulk::runs(args.seed.wrapping_add(1000), args.bulk_runs);
+        let api = bulk::through_api(&server.base_url, TOKEN, &api_runs, args.bulk_concurrency).await;
+        eprintln!("bulk: the same number by COPY");
+        let copy_runs = bulk::runs(args.seed.wrapping_add(2000), args.bulk_runs);
+        let copy = bulk::through_copy(db, &copy_runs).await;
+        Some((api, copy))
+    } else {
+        None
+    };
+    let (rss_now, rss_peak) = server.rss_kib();
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "{} runs (seeded in {:.0} s), {} connections, {} s per pattern and side, PostgreSQL {}\n",
+        args.runs,
+        bench_db.seed_seconds,
+        args.connections,
+        args.seconds,
+        server_version(db).await
+    );
+    let _ = writeln!(
+        report,
+        "| pattern | server req/s | p50 ms | p99 ms | SQL floor TPS | server/floor | statements/request (server, floor) | errors |"
+    );
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s, floor, statements, floor_statements) in &rows {
+        let _ = writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0}% | {statements:.1}, {floor_statements:.1} | {} |",
+            s.requests_per_second,
+            s.p50_ms,
+            s.p99_ms,
+            floor,
+            100.0 * s.requests_per_second / floor,
+            s.errors
+        );
+    }
+    if let Some((api, copy)) = bulk {
+        let _ = writeln!(
+            report,
+            "\nBulk recording: {} runs through `recordBacktestRuns` in batches of {} ({} in flight): {api:.0} runs/s; \
+             COPY of as many runs: {copy:.0} runs/s ({:.0}%).",
+            args.bulk_runs,
+            bulk::BATCH,
+            args.bulk_concurrency,
+            100.0 * api / copy
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nServer memory: RSS {:.1} MiB after the read patterns, {:.1} MiB at the end, peak {:.1} MiB.",
+        rss_after_reads as f64 / 1024.0,
+        rss_now as f64 / 1024.0,
+        rss_peak as f64 / 1024.0
+    );
+    println!("{report}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &report).expect("write report");
+    }
+    drop(server);
+}
+
+/// Statements the server sent since the last reset (pg_stat_statements), not counting the
+/// bench's own.
+async fn statements_sent(db: &sea_orm::DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements \
+             WHERE query NOT LIKE '%pg_stat_statements%' AND query ~* '^\\s*select' AND query LIKE '%backtest_runs%' \
+                OR query LIKE '%FROM performance_metrics%'",
+        ))
+        .await
+        .expect("pg_stat_statements")
+        .expect("a row");
+    row.try_get_by_index(0).expect("count")
+}
+
+async fn server_version(db: &sea_orm::DatabaseConnection) -> String {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW server_version"))
+        .await
+        .expect("version")
+        .expect("a row");
+    row.try_get_by_index(0).expect("version")
+}
+
+/// The cluster's URL in the form libpq (pgbench) reads: the same, but libpq wants the
+/// socket directory unescaped in `host`.
+fn libpq_url(url: &str) -> String {
+    url.replace("%2F", "/").replace("%2f", "/")
+}

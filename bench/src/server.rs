@@ -1,0 +1,55 @@
+//! The server under test: the release `tearsheet` binary, in its own process.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+}
+
+impl Server {
+    pub async fn start(bin: &Path, database_url: &str, token: &str, log: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let log_file = std::fs::File::create(log).expect("server log");
+        let child = Command::new(bin)
+            .args(["serve", "--no-migrate", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("TEARSHEET_WRITE_TOKENS", token)
+            .env("TEARSHEET_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log_file.try_clone().expect("log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{base_url}/readyz")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the server did not get ready; see {}", log.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Server { child, base_url }
+    }
+
+    /// (current, peak) resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
