@@ -1,6 +1,7 @@
 //! The GraphQL schema: assembled here from one module per domain.
 
 pub mod compare;
+pub mod documents;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
@@ -26,7 +27,7 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySu
 }
 
 pub fn build_schema(state: AppState) -> AppSchema {
-    schema_builder().data(state).finish()
+    schema_builder().extension(documents::DocumentCache::default()).data(state).finish()
 }
 
 /// The SDL that `tearsheet schema` prints and `schema.graphql` holds.

@@ -10,6 +10,7 @@
 pub mod metrics;
 pub mod query;
 pub mod record;
+pub mod rows;
 pub mod runs;
 pub mod seed;
 

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use tearsheet_api::graphql::pagination::encode_cursor;
 use tearsheet_api::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql};
-use tearsheet_api::store::{metrics, runs, seed};
+use tearsheet_api::store::{runs, seed};
 use tearsheet_api::synthetic::{INSTRUMENTS, Rng, STRATEGIES};
 use tearsheet_entity::RunStatus;
 use uuid::Uuid;
@@ -87,14 +87,16 @@ impl<'a> Builder<'a> {
             }
             None => None,
         };
-        let scan =
-            Scan { order: list.order, filter: list.filter, from: from.clone(), backward: false, limit: list.first + 1 };
-        let page = runs::scan(self.db, &scan).await.expect("page");
-        let ids: Vec<Uuid> = page.iter().take(list.first as usize).map(|(r, _)| r.id).collect();
-        let mut floor = vec![scan.to_sql()];
-        if !ids.is_empty() {
-            floor.push(metrics::by_run_ids_sql(&ids));
-        }
+        let scan = Scan {
+            order: list.order,
+            filter: list.filter,
+            from: from.clone(),
+            backward: false,
+            limit: list.first + 1,
+            config: false,
+            metrics: true,
+        };
+        let floor = vec![scan.to_sql()];
         let order = json!({ "field": list.order.field.name(), "direction": list.order.direction.name() });
         Sample {
             body: body(

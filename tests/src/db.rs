@@ -167,6 +167,23 @@ impl TestDb {
         n
     }
 
+    /// The full text of every statement this database has run whose text is LIKE `pattern`.
+    pub async fn statements_like(&self, pattern: &str) -> Vec<String> {
+        let db = connect(&self.url, 1).await;
+        db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await.expect("pg_stat_statements");
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT query FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query LIKE $1",
+                [pattern.into()],
+            ))
+            .await
+            .expect("pg_stat_statements");
+        db.close().await.expect("close");
+        rows.iter().map(|r| r.try_get_by_index::<String>(0).expect("query")).collect()
+    }
+
     /// The statements this database ran, most called first (for failure messages).
     pub async fn statement_log(&self) -> Vec<String> {
         let db = connect(&self.url, 1).await;

@@ -73,7 +73,7 @@ impl Loaders {
 }
 
 /// Whether any of `selections` selects the field at `path`.
-fn selected(selections: &[Lookahead<'_>], path: &[&str]) -> bool {
+pub fn selected(selections: &[Lookahead<'_>], path: &[&str]) -> bool {
     selections.iter().any(|s| {
         let mut look = s.field(path[0]);
         for name in &path[1..] {
@@ -151,6 +151,19 @@ pub async fn prefetch(
     Ok(())
 }
 
+/// [`prefetch`] for runs whose metrics were read with them (`metrics`: each run's, `None`
+/// for a run without): caches those, then loads the original runs.
+pub async fn prefetch_with_metrics(
+    ctx: &Context<'_>,
+    selections: &[Lookahead<'_>],
+    runs: &[&backtest_run::Model],
+    metrics: Vec<(Uuid, Option<performance_metrics::Model>)>,
+) -> async_graphql::Result<()> {
+    let loaders = ctx.data::<Loaders>()?;
+    loaders.metrics.feed_many(metrics).await;
+    prefetch_originals(loaders, selections, runs).await
+}
+
 /// The `originalRun` (and `originalRun { metrics }`) part of [`prefetch`]: one statement.
 async fn prefetch_originals(
     loaders: &Loaders,
@@ -160,9 +173,11 @@ async fn prefetch_originals(
     if !selected(selections, &["originalRun"]) {
         return Ok(());
     }
-    // An original among the runs in hand needs no query.
-    let in_hand: std::collections::HashSet<Uuid> = runs.iter().map(|r| r.id).collect();
-    loaders.runs.feed_many(runs.iter().map(|r| (r.id, Some((*r).clone())))).await;
+    // An original among the runs in hand needs no query, unless it was read without its
+    // config (see `Scan::config`): such rows are never cached as whole runs.
+    let complete: Vec<&backtest_run::Model> = runs.iter().copied().filter(|r| !r.config_snapshot.is_null()).collect();
+    let in_hand: std::collections::HashSet<Uuid> = complete.iter().map(|r| r.id).collect();
+    loaders.runs.feed_many(complete.iter().map(|r| (r.id, Some((*r).clone())))).await;
     let mut wanted: Vec<Uuid> =
         runs.iter().filter_map(|r| r.original_run_id).filter(|id| !in_hand.contains(id)).collect();
     wanted.sort_unstable();

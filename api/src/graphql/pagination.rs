@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use tearsheet_entity::backtest_run;
+use tearsheet_entity::{backtest_run, performance_metrics};
 
-use super::loaders::prefetch;
+use super::loaders::{prefetch, prefetch_with_metrics, selected};
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -148,14 +148,33 @@ pub async fn connection(
     args: ConnectionArgs,
 ) -> async_graphql::Result<BacktestRunConnection> {
     let state = ctx.data::<AppState>()?;
-    let conn = page(state, filter, order, args).await?;
     let look = ctx.look_ahead();
+    let selections = [look.field("nodes"), look.field("edges").field("node")];
+    let columns = Columns { config: selected(&selections, &["config"]), metrics: selected(&selections, &["metrics"]) };
+    let (conn, metrics) = page(state, filter, order, args, columns).await?;
     let runs: Vec<&backtest_run::Model> = conn.edges.iter().map(|e| &e.node.0).collect();
-    prefetch(ctx, &[look.field("nodes"), look.field("edges").field("node")], &runs).await?;
+    match metrics {
+        Some(metrics) => prefetch_with_metrics(ctx, &selections, &runs, metrics).await?,
+        None => prefetch(ctx, &selections, &runs).await?,
+    }
     Ok(conn)
 }
 
-async fn page(state: &AppState, filter: Filter, order: Order, args: ConnectionArgs) -> Result<BacktestRunConnection> {
+/// What a page reads besides the runs' other columns (see `Scan`).
+#[derive(Clone, Copy, Debug)]
+struct Columns {
+    config: bool,
+    metrics: bool,
+}
+
+/// The page, and the metrics of its runs when `columns.metrics` asked for them.
+async fn page(
+    state: &AppState,
+    filter: Filter,
+    order: Order,
+    args: ConnectionArgs,
+    columns: Columns,
+) -> Result<(BacktestRunConnection, Option<Vec<(Uuid, Option<performance_metrics::Model>)>>)> {
     if args.first.is_some() && args.last.is_some() {
         return Err(ApiError::bad_input("last", "give either first (with after) or last (with before), not both"));
     }
@@ -174,16 +193,18 @@ async fn page(state: &AppState, filter: Filter, order: Order, args: ConnectionAr
     }
     let size = check_size(size_arg, requested.unwrap_or(DEFAULT_PAGE_SIZE))?;
     let from = cursor.as_deref().map(|c| decode_cursor(cursor_arg, order, c)).transpose()?;
-    let scan = Scan { order, filter, from, backward, limit: size + 1 };
+    let scan =
+        Scan { order, filter, from, backward, limit: size + 1, config: columns.config, metrics: columns.metrics };
     let mut rows = store::runs::scan(&state.pools.read, &scan).await?;
     let more = rows.len() as u64 > size;
     rows.truncate(size as usize);
     if backward {
         rows.reverse();
     }
+    let metrics = columns.metrics.then(|| rows.iter_mut().map(|r| (r.run.id, r.metrics.take())).collect());
     let edges: Vec<BacktestRunEdge> = rows
         .into_iter()
-        .map(|(run, pos)| BacktestRunEdge { cursor: encode_cursor(order, &pos), node: BacktestRun(run) })
+        .map(|r| BacktestRunEdge { cursor: encode_cursor(order, &r.position), node: BacktestRun(r.run) })
         .collect();
     let page_info = PageInfo {
         has_previous_page: backward && more,
@@ -191,7 +212,7 @@ async fn page(state: &AppState, filter: Filter, order: Order, args: ConnectionAr
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
     };
-    Ok(BacktestRunConnection { edges, page_info, filter: scan.filter })
+    Ok((BacktestRunConnection { edges, page_info, filter: scan.filter }, metrics))
 }
 
 #[cfg(test)]

@@ -89,8 +89,14 @@ impl BacktestRun {
         &self.0.data_source
     }
     /// The complete strategy configuration (config_snapshot).
-    async fn config(&self) -> Json<&serde_json::Value> {
-        Json(&self.0.config_snapshot)
+    async fn config(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        if !self.0.config_snapshot.is_null() {
+            return Ok(Json(self.0.config_snapshot.clone()));
+        }
+        // Read without its config (a page whose selection did not show it, reached here
+        // through a fragment the look-ahead missed): fetch the whole run.
+        let run = ctx.data::<Loaders>()?.runs.load_one(self.0.id).await?.flatten();
+        Ok(Json(run.map_or(serde_json::Value::Null, |r| r.config_snapshot)))
     }
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()

@@ -1,6 +1,6 @@
 //! Reading performance metrics.
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
+use sea_orm::{ConnectionTrait, DbErr};
 use tearsheet_entity::performance_metrics;
 use uuid::Uuid;
 
@@ -15,7 +15,8 @@ pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, shar
 /// unique `idx_performance_metrics_run_id` for the whole batch.
 pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<Vec<performance_metrics::Model>, DbErr> {
     let Sql { text, values } = by_run_ids_sql(run_ids);
-    performance_metrics::Model::find_by_statement(stmt(text, values)).all(db).await
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter().filter_map(|row| super::rows::metrics_at(row, 0).transpose()).collect()
 }
 
 /// `by_run_ids`'s statement (the plan tests explain it).

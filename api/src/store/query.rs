@@ -224,6 +224,14 @@ pub struct Scan {
     pub backward: bool,
     /// Rows to fetch (page size + 1, to learn whether more follow).
     pub limit: u64,
+    /// Whether to read `config_snapshot`. Configs are 1–5 KB of JSONB each: detoasting,
+    /// sending and parsing them is most of a page's cost, so a page whose selection does
+    /// not show them reads `'null'::jsonb` in their place (never a stored value: configs
+    /// are objects) and such rows must not be cached as whole runs.
+    pub config: bool,
+    /// Whether to read each run's metrics in the same statement (columns `pm_*`, all NULL
+    /// for a run without metrics): a page that shows metrics then costs one statement.
+    pub metrics: bool,
 }
 
 /// Which part of a metric order a position lies in.
@@ -239,9 +247,37 @@ impl Scan {
         if self.backward { self.order.direction.reverse() } else { self.order.direction }
     }
 
+    /// The run columns this scan reads, on alias `r`.
+    fn columns(&self) -> String {
+        if self.config {
+            RUN_COLUMNS_R.to_owned()
+        } else {
+            RUN_COLUMNS_R.replace("r.config_snapshot", "'null'::jsonb AS config_snapshot")
+        }
+    }
+
     /// The statement for this page. Rows carry the run's columns plus `sort_metric`
-    /// (NULL for time order) so the caller can order and cursor them.
+    /// (NULL for time order) so the caller can order and cursor them, and with `metrics`
+    /// the metrics columns under a `pm_` prefix: the page's rows (at most `limit` per
+    /// segment) joined with their metrics by the unique index on `backtest_run_id`.
     pub fn to_sql(&self) -> Sql {
+        let page = self.page_sql();
+        if !self.metrics {
+            return page;
+        }
+        let columns: Vec<String> =
+            super::metrics::METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
+        Sql {
+            text: format!(
+                "SELECT p.*, {} FROM ({}) p LEFT JOIN performance_metrics pm ON pm.backtest_run_id = p.id",
+                columns.join(", "),
+                page.text
+            ),
+            values: page.values,
+        }
+    }
+
+    fn page_sql(&self) -> Sql {
         let mut sql = Sql::default();
         match self.order.field.metric() {
             None => self.time_sql(&mut sql),
@@ -279,7 +315,7 @@ impl Scan {
 
     fn time_sql(&self, sql: &mut Sql) {
         let dir = self.direction();
-        sql.push(&format!("SELECT {RUN_COLUMNS_R}, NULL::numeric AS sort_metric FROM backtest_runs r WHERE TRUE"));
+        sql.push(&format!("SELECT {}, NULL::numeric AS sort_metric FROM backtest_runs r WHERE TRUE", self.columns()));
         if let Some(Position { value: SortValue::Time(t), id }) = &self.from {
             sql.push(&format!(" AND (r.created_at, r.id) {} (", dir.after_op()))
                 .bind(*t)
@@ -294,8 +330,9 @@ impl Scan {
     fn valued_sql(&self, sql: &mut Sql, column: &str, index_direction: Direction, bound: Option<&Position>) {
         let dir = self.direction();
         sql.push(&format!(
-            "SELECT {RUN_COLUMNS_R}, pm.{column} AS sort_metric FROM performance_metrics pm \
-             JOIN backtest_runs r ON r.id = pm.backtest_run_id WHERE pm.{column} IS NOT NULL"
+            "SELECT {}, pm.{column} AS sort_metric FROM performance_metrics pm \
+             JOIN backtest_runs r ON r.id = pm.backtest_run_id WHERE pm.{column} IS NOT NULL",
+            self.columns()
         ));
         if let Some(Position { value: SortValue::Metric(Some(v)), id }) = bound {
             sql.push(&format!(" AND (pm.{column}, pm.backtest_run_id) {} (", dir.after_op()))
@@ -319,9 +356,10 @@ impl Scan {
         // value), expects no row to pass, and hash-joins both whole tables; the anti-join
         // is estimated from the join, and it walks the primary key until the page is full.
         sql.push(&format!(
-            "SELECT {RUN_COLUMNS_R}, NULL::numeric AS sort_metric FROM backtest_runs r \
+            "SELECT {}, NULL::numeric AS sort_metric FROM backtest_runs r \
              WHERE NOT EXISTS (SELECT 1 FROM performance_metrics pm \
-             WHERE pm.backtest_run_id = r.id AND pm.{column} IS NOT NULL)"
+             WHERE pm.backtest_run_id = r.id AND pm.{column} IS NOT NULL)",
+            self.columns()
         ));
         if let Some(Position { value: SortValue::Metric(None), id }) = bound {
             sql.push(&format!(" AND r.id {} ", dir.after_op())).bind(*id);

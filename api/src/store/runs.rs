@@ -10,6 +10,7 @@ use super::metrics::METRICS_COLUMNS;
 use super::query::{
     Filter, Order, OrderField, Position, RUN_COLUMNS_R, Scan, SortValue, Sql, count_sql, offset_page_sql,
 };
+use super::rows::{RUN_WIDTH, metrics_at, run_at};
 use super::stmt;
 
 /// Every column of `backtest_runs`, in table order.
@@ -28,7 +29,8 @@ pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = by_ids_sql(ids);
-    backtest_run::Model::find_by_statement(stmt(text, values)).all(db).await
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
 /// `with_metrics`'s statement: the runs joined with their metrics, whose columns come
@@ -53,37 +55,38 @@ pub async fn with_metrics(
 ) -> Result<Vec<(backtest_run::Model, Option<performance_metrics::Model>)>, DbErr> {
     let Sql { text, values } = with_metrics_sql(ids);
     let rows = db.query_all_raw(stmt(text, values)).await?;
-    rows.iter()
-        .map(|row| {
-            let run = backtest_run::Model::from_query_result(row, "")?;
-            let metrics = match row.try_get::<Option<Uuid>>("", "pm_id")? {
-                Some(_) => Some(performance_metrics::Model::from_query_result(row, "pm_")?),
-                None => None,
-            };
-            Ok((run, metrics))
-        })
-        .collect()
+    rows.iter().map(|row| Ok((run_at(row, 0)?, metrics_at(row, RUN_WIDTH)?))).collect()
 }
 
 /// One page of a listing: up to `scan.limit` runs in the scan's reading order, each with
 /// its position (for cursors). One statement; see [`super::query`].
-pub async fn scan(db: &impl ConnectionTrait, scan: &Scan) -> Result<Vec<(backtest_run::Model, Position)>, DbErr> {
+pub async fn scan(db: &impl ConnectionTrait, scan: &Scan) -> Result<Vec<Scanned>, DbErr> {
     let Sql { text, values } = scan.to_sql();
     let rows = db.query_all_raw(stmt(text, values)).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let run = backtest_run::Model::from_query_result(&row, "")?;
+        // The run's columns, `sort_metric`, then (with `scan.metrics`) the metrics.
+        let run = run_at(&row, 0)?;
         let value = match scan.order.field {
             OrderField::CreatedAt => SortValue::Time(run.created_at.with_timezone(&Utc)),
-            _ => SortValue::Metric(row.try_get::<Option<Decimal>>("", "sort_metric")?),
+            _ => SortValue::Metric(row.try_get_by_index::<Option<Decimal>>(RUN_WIDTH)?),
         };
-        let id = run.id;
-        out.push((run, Position { value, id }));
+        let metrics = if scan.metrics { metrics_at(&row, RUN_WIDTH + 1)? } else { None };
+        let position = Position { value, id: run.id };
+        out.push(Scanned { run, position, metrics });
     }
     // Two segments may come back in either order from UNION ALL; order them here.
-    out.sort_by(|a, b| scan.cmp(&a.1, &b.1));
+    out.sort_by(|a, b| scan.cmp(&a.position, &b.position));
     out.truncate(scan.limit as usize);
     Ok(out)
+}
+
+/// A row of a page.
+pub struct Scanned {
+    pub run: backtest_run::Model,
+    pub position: Position,
+    /// The run's metrics, when the scan read them (`None` also for a run without any).
+    pub metrics: Option<performance_metrics::Model>,
 }
 
 /// How many runs match `filter`.

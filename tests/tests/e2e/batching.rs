@@ -1,5 +1,6 @@
 //! Nested fields of a page are batched: a page of 100 runs with their metrics, their
 //! original runs and those runs' metrics costs a fixed handful of statements, not 1 + 300.
+//! A page reads configs only when its selection shows them.
 
 use serde_json::json;
 use tearsheet_api::store::seed::{self, SeedSpec};
@@ -17,7 +18,7 @@ const PAGE_WITH_LINEAGE: &str = "query($after: String) {
 }";
 
 #[tokio::test]
-async fn a_page_of_100_with_metrics_and_original_runs_sends_at_most_4_statements() {
+async fn a_page_of_100_with_metrics_and_original_runs_sends_at_most_2_statements() {
     let app = TestApp::spawn().await;
     let db = app.db.connect().await;
     // Every run but the first re-runs one up to 200 runs before it (so some originals lie
@@ -43,9 +44,58 @@ async fn a_page_of_100_with_metrics_and_original_runs_sends_at_most_4_statements
         assert!(node["originalRun"].get("metrics").is_some(), "nested metrics resolved: {node}");
     }
     assert!(
-        sent <= 4,
-        "one page, its metrics, the original runs and their metrics should take at most 4 statements; \
+        sent <= 2,
+        "one page with its metrics, and the original runs with theirs, should take at most 2 statements; \
          sent {sent}:\n{}",
         app.db.statement_log().await.join("\n")
     );
+}
+
+#[tokio::test]
+async fn a_page_reads_configs_only_when_shown_and_nested_configs_are_whole() {
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    seed::seed(&db, SeedSpec { runs: 250, seed: 2, reruns_per_mille: 1000 }, |_| {}).await.expect("seed");
+    let stored = |id: &str| {
+        let db = db.clone();
+        let id = id.to_owned();
+        async move {
+            use sea_orm::ConnectionTrait as _;
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Postgres,
+                    "SELECT config_snapshot FROM backtest_runs WHERE id = $1::uuid",
+                    [id.into()],
+                ))
+                .await
+                .expect("query")
+                .expect("row");
+            row.try_get_by_index::<serde_json::Value>(0).expect("config")
+        }
+    };
+
+    // No config on the page; the originals' configs (some of them runs of the same page).
+    let data = app.data("{ backtestRuns(first: 100) { nodes { id originalRun { id config } } } }", json!({})).await;
+    let nodes = data["backtestRuns"]["nodes"].as_array().expect("nodes");
+    let ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
+    let originals: Vec<&serde_json::Value> =
+        nodes.iter().map(|n| &n["originalRun"]).filter(|o| o.is_object()).collect();
+    assert!(
+        originals.iter().any(|o| ids.contains(&o["id"].as_str().unwrap_or_default())),
+        "some originals on the page"
+    );
+    for original in originals {
+        let id = original["id"].as_str().expect("id");
+        assert_eq!(original["config"], stored(id).await, "the config of original {id}");
+    }
+    // (pg_stat_statements shows the constant `'null'::jsonb` in its place as `$n::jsonb`.)
+    let page_sql = app.db.statements_like("%ORDER BY r.created_at%").await;
+    assert_eq!(page_sql.len(), 1, "{page_sql:?}");
+    assert!(!page_sql[0].contains("r.config_snapshot"), "the page read configs it does not show: {page_sql:?}");
+
+    // Shown: each the stored one.
+    let data = app.data("{ backtestRuns(first: 5) { nodes { id config } } }", json!({})).await;
+    for node in data["backtestRuns"]["nodes"].as_array().expect("nodes") {
+        assert_eq!(node["config"], stored(node["id"].as_str().expect("id")).await);
+    }
 }

@@ -36,7 +36,7 @@ struct Pattern {
 }
 
 fn scan(order: Order, filter: Filter, from: Option<Position>, limit: u64) -> Sql {
-    Scan { order, filter, from, backward: false, limit }.to_sql()
+    Scan { order, filter, from, backward: false, limit, config: true, metrics: false }.to_sql()
 }
 
 fn order(field: OrderField, direction: Direction) -> Order {
@@ -90,6 +90,24 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
             why: "`backtestRuns(first: 20)`: the time index read from its start.",
             sql: scan(newest, Filter::default(), None, PAGE),
             indexes: &["idx_backtest_runs_created_id"],
+            sort_allowed: false,
+            max_rows: PAGE,
+        },
+        Pattern {
+            name: "Recent runs with their metrics",
+            why: "`backtestRuns(first: 20) { nodes { metrics { … } } }`: the page joined with its metrics by the unique \
+                  index on `backtest_run_id`, one statement (configs not shown, so not read).",
+            sql: Scan {
+                order: newest,
+                filter: Filter::default(),
+                from: None,
+                backward: false,
+                limit: PAGE,
+                config: false,
+                metrics: true,
+            }
+            .to_sql(),
+            indexes: &["idx_backtest_runs_created_id", "idx_performance_metrics_run_id"],
             sort_allowed: false,
             max_rows: PAGE,
         },

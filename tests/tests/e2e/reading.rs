@@ -124,3 +124,27 @@ async fn health_is_200_and_readiness_follows_the_database() {
     let response = app.graphql(PAGE, json!({})).await;
     assert_eq!(error_codes(&response), ["SERVICE_UNAVAILABLE"], "{response}");
 }
+
+#[tokio::test]
+async fn a_repeated_query_text_still_uses_its_variables_and_is_still_validated() {
+    // The server caches parsed documents by query text (graphql::documents).
+    let app = TestApp::spawn().await;
+    let a = record(&app, json!({ "strategyName": "Alpha" })).await;
+    let b = record(&app, json!({ "strategyName": "Beta" })).await;
+    let query = "query($id: ID!) { backtestRun(id: $id) { id strategyName } }";
+    for _ in 0..2 {
+        for (id, name) in [(&a, "Alpha"), (&b, "Beta")] {
+            let data = app.data(query, json!({ "id": id })).await;
+            assert_eq!(data["backtestRun"], json!({ "id": id, "strategyName": name }));
+        }
+    }
+    // A document that parses but does not validate is refused every time, and a missing
+    // required variable is noticed on the cached document too.
+    for _ in 0..2 {
+        let bad = app.graphql("{ backtestRun(id: \"x\") { noSuchField } }", json!({})).await;
+        assert!(bad["errors"][0]["message"].as_str().is_some_and(|m| m.contains("noSuchField")), "{bad}");
+        assert!(bad.get("data").is_none_or(Value::is_null), "{bad}");
+        let missing = app.graphql(query, json!({})).await;
+        assert!(missing["errors"].is_array() && missing["data"].is_null(), "{missing}");
+    }
+}

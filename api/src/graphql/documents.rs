@@ -1,0 +1,58 @@
+//! Parsed documents, cached: dashboards and clients send the same few query texts over
+//! and over, and parsing one (async-graphql's pest parser) was a tenth of the server's
+//! CPU on a page of runs. Validation still runs for every request: it depends on the
+//! variables, and it is what keeps a cached document honest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerResult, Variables};
+
+/// Documents kept; when full, the cache starts over (a client sending ever-new texts
+/// gains nothing from it, and must not grow it without bound).
+const CAPACITY: usize = 1_000;
+/// Longer query texts are parsed every time (and not kept).
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+#[derive(Default)]
+pub struct DocumentCache {
+    documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+impl ExtensionFactory for DocumentCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentCacheExtension { documents: Arc::clone(&self.documents) })
+    }
+}
+
+struct DocumentCacheExtension {
+    documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for DocumentCacheExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        if query.len() > MAX_QUERY_BYTES {
+            return next.run(ctx, query, variables).await;
+        }
+        if let Some(document) = self.documents.lock().ok().and_then(|d| d.get(query).cloned()) {
+            return Ok(document);
+        }
+        let document = next.run(ctx, query, variables).await?;
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= CAPACITY {
+                documents.clear();
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
+        Ok(document)
+    }
+}
