@@ -157,7 +157,8 @@ async fn connect_once(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<
         .idle_timeout(Duration::from_secs(300))
         .max_lifetime(Duration::from_secs(1800))
         // sqlx pings every connection it hands out by default: a second round trip for
-        // every statement (measured: a run by id went from ~4,000 to ~? req/s without it).
+        // every statement (measured: run by id 3,941 → 4,261 req/s, newest page 2,326 →
+        // 2,724 req/s without it, BENCHMARKS.md).
         // Pinging only connections idle for a while still catches the ones a restarted
         // PostgreSQL or a proxy dropped; a hot connection that broke fails its statement
         // and is discarded.
