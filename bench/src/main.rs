@@ -183,8 +183,8 @@ async fn statements_sent(db: &sea_orm::DatabaseConnection) -> i64 {
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
             "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements \
-             WHERE query NOT LIKE '%pg_stat_statements%' AND query ~* '^\\s*select' AND query LIKE '%backtest_runs%' \
-                OR query LIKE '%FROM performance_metrics%'",
+             WHERE query NOT LIKE '%pg_stat_statements%' \
+               AND (query LIKE '%backtest_runs%' OR query LIKE '%performance_metrics%')",
         ))
         .await
         .expect("pg_stat_statements")

@@ -42,17 +42,13 @@ impl Loaders {
     /// Queries the metrics of `run_ids` now and caches them, absences included.
     async fn fetch_metrics(&self, run_ids: Vec<Uuid>) -> async_graphql::Result<()> {
         let rows = store::metrics::by_run_ids(&self.read, &run_ids).await.map_err(ApiError::from)?;
-        let mut found: HashMap<Uuid, Option<performance_metrics::Model>> =
-            run_ids.into_iter().map(|id| (id, None)).collect();
-        found.extend(rows.into_iter().map(|m| (m.backtest_run_id, Some(m))));
-        self.metrics.feed_many(found).await;
+        self.metrics.feed_many(with_absences(&run_ids, rows.into_iter().map(|m| (m.backtest_run_id, m)))).await;
         Ok(())
     }
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
     /// statement) and caches them, absences included. Returns the runs found.
     async fn fetch_runs(&self, ids: &[Uuid], metrics: bool) -> async_graphql::Result<Vec<backtest_run::Model>> {
-        let mut runs: HashMap<Uuid, Option<backtest_run::Model>> = ids.iter().map(|id| (*id, None)).collect();
         let found = if metrics {
             let rows = store::runs::with_metrics(&self.read, ids).await.map_err(ApiError::from)?;
             let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
@@ -66,10 +62,17 @@ impl Loaders {
         } else {
             store::runs::by_ids(&self.read, ids).await.map_err(ApiError::from)?
         };
-        runs.extend(found.iter().map(|r| (r.id, Some(r.clone()))));
-        self.runs.feed_many(runs).await;
+        self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
         Ok(found)
     }
+}
+
+/// The rows found, by key, and `None` for every other key asked for: absence is cached
+/// like a row, so nothing missing is asked for twice.
+fn with_absences<T>(keys: &[Uuid], found: impl Iterator<Item = (Uuid, T)>) -> HashMap<Uuid, Option<T>> {
+    let mut all: HashMap<Uuid, Option<T>> = keys.iter().map(|k| (*k, None)).collect();
+    all.extend(found.map(|(k, v)| (k, Some(v))));
+    all
 }
 
 /// Whether any of `selections` selects the field at `path`.
@@ -107,9 +110,7 @@ impl Loader<Uuid> for RunLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = store::runs::by_ids(&self.0, keys).await.map_err(ApiError::from)?;
-        let mut found: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
-        found.extend(rows.into_iter().map(|r| (r.id, Some(r))));
-        Ok(found)
+        Ok(with_absences(keys, rows.into_iter().map(|r| (r.id, r))))
     }
 }
 
@@ -122,9 +123,7 @@ impl Loader<Uuid> for MetricsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = store::metrics::by_run_ids(&self.0, keys).await.map_err(ApiError::from)?;
-        let mut found: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
-        found.extend(rows.into_iter().map(|m| (m.backtest_run_id, Some(m))));
-        Ok(found)
+        Ok(with_absences(keys, rows.into_iter().map(|m| (m.backtest_run_id, m))))
     }
 }
 
