@@ -98,13 +98,14 @@ pub async fn through_api(base_url: &str, token: &str, runs: &[NewRun], concurren
         .collect();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
     let started = Instant::now();
-    let mut in_flight = tokio::task::JoinSet::new();
+    // Awaited oldest first, so the batches in flight are always the latest `concurrency`.
+    let mut in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Value>> = std::collections::VecDeque::new();
     for body in bodies {
         while in_flight.len() >= concurrency {
-            check(in_flight.join_next().await.expect("a batch").expect("batch task"));
+            check(in_flight.pop_front().expect("a batch").await.expect("batch task"));
         }
         let (client, url, token) = (client.clone(), format!("{base_url}/graphql"), token.to_owned());
-        in_flight.spawn(async move {
+        in_flight.push_back(tokio::spawn(async move {
             let response = client
                 .post(url)
                 .bearer_auth(token)
@@ -114,10 +115,10 @@ pub async fn through_api(base_url: &str, token: &str, runs: &[NewRun], concurren
                 .await
                 .expect("POST a batch");
             response.json::<Value>().await.expect("JSON response")
-        });
+        }));
     }
-    while let Some(done) = in_flight.join_next().await {
-        check(done.expect("batch task"));
+    for batch in in_flight {
+        check(batch.await.expect("batch task"));
     }
     runs.len() as f64 / started.elapsed().as_secs_f64()
 }
