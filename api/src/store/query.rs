@@ -11,8 +11,9 @@
 //! - **missing**: runs whose metric IS NULL, by primary key.
 //!
 //! A page reads the segment its cursor is in and, when it may run past that segment's
-//! end, the next one, as one `UNION ALL` statement with a LIMIT per branch; the rows are
-//! put in order in Rust (at most twice the page), not by an SQL sort. Walking backwards
+//! end, the next one, as one `UNION ALL` statement with a LIMIT per branch and one over
+//! both (the second branch runs only when the first does not fill the page); the rows are
+//! put in order in Rust, not by an SQL sort. Walking backwards
 //! (`last`/`before`) is the same scan reversed. Time order is a single segment.
 
 use chrono::{DateTime, Utc};
@@ -307,6 +308,13 @@ impl Scan {
                         Segment::Missing => self.missing_sql(&mut sql, column, bound),
                     }
                     sql.push(")");
+                }
+                if segments.len() - start > 1 {
+                    // PostgreSQL's Append runs its branches in order and stops pulling once
+                    // the outer LIMIT is met: when the first segment fills the page, the
+                    // second (an anti-join walk for runs lacking the metric) never runs.
+                    // The rows come in scan order, segment after segment.
+                    sql.push(" LIMIT ").bind(self.limit as i64);
                 }
             }
         }

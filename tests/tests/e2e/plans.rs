@@ -169,11 +169,12 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
         Pattern {
             name: "Top 10 by Sharpe",
             why: "`orderBy: {field: SHARPE_RATIO, direction: DESC}, first: 10`: the metric index, then runs by \
-                  primary key; the second branch is the start of the runs lacking a Sharpe ratio.",
+                  primary key; the second branch, the runs lacking a Sharpe ratio, never runs: the outer LIMIT is met by \
+                  the first.",
             sql: scan(order(OrderField::SharpeRatio, Direction::Desc), Filter::default(), None, 11),
             indexes: &["idx_performance_metrics_sharpe", "backtest_runs_pkey"],
             sort_allowed: false,
-            max_rows: 400,
+            max_rows: 11,
         },
         Pattern {
             name: "Top 10 by total return",
@@ -181,7 +182,7 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
             sql: scan(order(OrderField::TotalReturn, Direction::Desc), Filter::default(), None, 11),
             indexes: &["idx_performance_metrics_return", "backtest_runs_pkey"],
             sort_allowed: false,
-            max_rows: 400,
+            max_rows: 11,
         },
         Pattern {
             name: "Top 10 by max drawdown (smallest first)",
@@ -189,7 +190,7 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
             sql: scan(order(OrderField::MaxDrawdown, Direction::Asc), Filter::default(), None, 11),
             indexes: &["idx_performance_metrics_drawdown", "backtest_runs_pkey"],
             sort_allowed: false,
-            max_rows: 400,
+            max_rows: 11,
         },
         Pattern {
             name: "By Sharpe, deep cursor",
