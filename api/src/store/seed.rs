@@ -4,15 +4,15 @@
 //! `hashint8extended(g, seed + k)`, so the same `(runs, seed)` gives the same rows (ids
 //! included) on any server, and no row travels over the wire: PostgreSQL generates and
 //! inserts a chunk per statement, which is as fast as `COPY` of the same rows and leaves
-//! nothing to parse client-side. Chunks give progress to show; each chunk commits on its
-//! own, and ids are deterministic with `ON CONFLICT DO NOTHING`, so an interrupted seed is
-//! finished by running the same command again.
+//! nothing to parse client-side. Chunks give progress to show. Ids are deterministic and
+//! inserted with `ON CONFLICT DO NOTHING`, so seeding again adds nothing; how the chunks
+//! are committed is in [`seed`].
 //!
 //! The shape follows the seed note and `synthetic` (the demo data): 8 strategies with
 //! skewed weights, 50 instruments, `created_at` over two years (2024–2025) with ~2% ties,
 //! ~93% success / 5% failed / 2% interrupted, configs of 1–5 KB (`fast_period` 5–50,
 //! `slow_period`, nested `risk_management`, an `instruments` array, and a block of padding
-//! parameters), metrics for every successful run (~2% with a NULL Sharpe, ~1% NULL
+//! parameters), metrics for every successful run (~2% with a NULL Sharpe, ~3% NULL
 //! Sortino), and re-runs (~3% by default) of a run up to 200 rows earlier in the same
 //! chunk (so that chunks can be inserted concurrently without waiting on each other's
 //! foreign keys), with the original's config, instrument and date range.
