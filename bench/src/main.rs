@@ -48,7 +48,7 @@ struct Args {
     /// Where the cluster, scripts and logs go (default: a new temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Keep the cluster's data when done.
+    /// Keep the cluster's data (and the temporary directory) when done.
     #[arg(long)]
     keep: bool,
     /// Also write the report (Markdown) to this file.
@@ -174,6 +174,14 @@ async fn main() {
         std::fs::write(out, &report).expect("write report");
     }
     drop(server);
+    drop(bench_db);
+    // A directory of our own making goes with the run (the cluster's data is already
+    // gone with the cluster); a given one, or `--keep`, stays for a look at the logs.
+    if args.dir.is_none() && !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("scripts, request bodies and the server's log are in {}", dir.display());
+    }
 }
 
 /// Statements the server sent since the last reset (pg_stat_statements), not counting the
