@@ -96,7 +96,12 @@ impl BacktestRun {
         // Read without its config (a page whose selection did not show it, reached here
         // through a fragment the look-ahead missed): fetch the whole run.
         let run = ctx.data::<Loaders>()?.runs.load_one(self.0.id).await?.flatten();
-        Ok(Json(run.map_or(serde_json::Value::Null, |r| r.config_snapshot)))
+        let run = run.ok_or_else(|| ApiError::Conflict {
+            message: "the run was deleted while this request ran".into(),
+            field: None,
+            index: None,
+        })?;
+        Ok(Json(run.config_snapshot))
     }
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
