@@ -11,6 +11,11 @@ pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, shar
      max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, profit_factor, \
      avg_win_amount, avg_loss_amount";
 
+/// `METRICS_COLUMNS` on the alias `pm`, for statements that join runs with their metrics
+/// (read by position: `rows::metrics_at`).
+pub static METRICS_COLUMNS_PM: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c}")).collect::<Vec<_>>().join(", "));
+
 /// The metrics of these runs; runs without metrics are absent. One index scan on the
 /// unique `idx_performance_metrics_run_id` for the whole batch.
 pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<Vec<performance_metrics::Model>, DbErr> {

@@ -230,7 +230,7 @@ pub struct Scan {
     /// not show them reads `'null'::jsonb` in their place (never a stored value: configs
     /// are objects) and such rows must not be cached as whole runs.
     pub config: bool,
-    /// Whether to read each run's metrics in the same statement (columns `pm_*`, all NULL
+    /// Whether to read each run's metrics in the same statement (after the run's columns, all NULL
     /// for a run without metrics): a page that shows metrics then costs one statement.
     pub metrics: bool,
 }
@@ -258,20 +258,18 @@ impl Scan {
     }
 
     /// The statement for this page. Rows carry the run's columns plus `sort_metric`
-    /// (NULL for time order) so the caller can order and cursor them, and with `metrics`
-    /// the metrics columns under a `pm_` prefix: the page's rows (at most `limit` per
-    /// segment) joined with their metrics by the unique index on `backtest_run_id`.
+    /// (NULL for time order) so the caller can order and cursor them; with `metrics`, the
+    /// metrics columns follow: the page's rows (at most `limit` per segment) joined with
+    /// their metrics by the unique index on `backtest_run_id`.
     pub fn to_sql(&self) -> Sql {
         let page = self.page_sql();
         if !self.metrics {
             return page;
         }
-        let columns: Vec<String> =
-            super::metrics::METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
         Sql {
             text: format!(
                 "SELECT p.*, {} FROM ({}) p LEFT JOIN performance_metrics pm ON pm.backtest_run_id = p.id",
-                columns.join(", "),
+                *super::metrics::METRICS_COLUMNS_PM,
                 page.text
             ),
             values: page.values,

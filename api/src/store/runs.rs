@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
 use tearsheet_entity::{backtest_run, performance_metrics};
 use uuid::Uuid;
 
-use super::metrics::METRICS_COLUMNS;
+use super::metrics::METRICS_COLUMNS_PM;
 use super::query::{
     Filter, Order, OrderField, Position, RUN_COLUMNS_R, Scan, SortValue, Sql, count_sql, offset_page_sql,
 };
@@ -33,15 +33,14 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backt
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
-/// `with_metrics`'s statement: the runs joined with their metrics, whose columns come
-/// under a `pm_` prefix so that one row holds both models.
+/// `with_metrics`'s statement: the runs' columns, then their metrics' (NULLs for a run
+/// without metrics).
 pub fn with_metrics_sql(ids: &[Uuid]) -> Sql {
-    let metrics: Vec<String> = METRICS_COLUMNS.split(", ").map(|c| format!("pm.{c} AS pm_{c}")).collect();
     Sql {
         text: format!(
             "SELECT {RUN_COLUMNS_R}, {} FROM backtest_runs r \
              LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
-            metrics.join(", ")
+            *METRICS_COLUMNS_PM
         ),
         values: vec![ids.to_vec().into()],
     }
