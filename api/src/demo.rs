@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::store;
-use crate::store::record::RecordError;
+use crate::store::record::{Configs, RecordError};
 
 pub const DEMO_RUNS: usize = 400;
 const DEMO_SEED: u64 = 20_250_125;
@@ -18,7 +18,7 @@ pub async fn fill_if_empty(db: &DatabaseConnection) -> Result<usize, DbErr> {
     }
     let runs = crate::synthetic::runs(DEMO_SEED, DEMO_RUNS, Utc::now(), Duration::days(90));
     // One batch: re-runs name originals earlier in it.
-    store::record::record(db, &runs).await.map_err(|e| match e {
+    store::record::record(db, &runs, Configs::Omit).await.map_err(|e| match e {
         RecordError::Db(e) => e,
         RecordError::Rejected(r) => DbErr::Custom(format!("demo runs were refused: {r:?}")),
     })?;

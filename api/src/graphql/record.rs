@@ -12,7 +12,7 @@ use super::scalars::{Date, parse_run_id, run_id};
 use crate::auth::Access;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use crate::store::record::{self, NewRun, RecordError, Recorded, Rejection};
+use crate::store::record::{self, Configs, NewRun, RecordError, Recorded, Rejection};
 
 /// At most this many runs per `recordBacktestRuns` call.
 pub const MAX_BATCH: usize = 1000;
@@ -60,6 +60,22 @@ pub struct RecordBacktestRunInput {
 /// too long instead of getting PostgreSQL's "value too long for type".
 const TEXT_LIMITS: [(&str, usize); 4] =
     [("strategyName", 100), ("strategyType", 50), ("instrumentSymbol", 20), ("dataSource", 50)];
+
+/// The length of a JSON value serialized, counted without building the text.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
 
 /// Whether any string (or key) of a JSON value contains NUL, which `jsonb` cannot store.
 fn json_has_nul(value: &serde_json::Value) -> bool {
@@ -117,7 +133,7 @@ impl RecordBacktestRunInput {
         if !config.is_object() {
             return Err(ApiError::bad_input("config", "config must be a JSON object"));
         }
-        let size = serde_json::to_vec(&config).map_or(usize::MAX, |v| v.len());
+        let size = json_len(&config);
         if size > MAX_CONFIG_BYTES {
             return Err(ApiError::bad_input(
                 "config",
@@ -215,8 +231,13 @@ fn rejection_errors(rejected: Vec<Rejection>, runs: &[NewRun], batch: bool) -> V
 }
 
 /// Stores validated runs; a refusal becomes one error per refused input.
-async fn store(state: &AppState, runs: &[NewRun], batch: bool) -> Result<Vec<Recorded>, Vec<ApiError>> {
-    match record::record(&state.pools.write, runs).await {
+async fn store(
+    state: &AppState,
+    runs: &[NewRun],
+    batch: bool,
+    configs: Configs,
+) -> Result<Vec<Recorded>, Vec<ApiError>> {
+    match record::record(&state.pools.write, runs, configs).await {
         Ok(stored) => Ok(stored),
         Err(RecordError::Rejected(rejected)) => Err(rejection_errors(rejected, runs, batch)),
         Err(RecordError::Db(e)) => Err(vec![ApiError::from(e)]),
@@ -242,6 +263,16 @@ fn report(ctx: &Context<'_>, mut errors: Vec<ApiError>) -> async_graphql::Error 
     last.into()
 }
 
+/// Whether the response shows the recorded runs' configs (`path`: from this field to the
+/// runs): only then does the INSERT send them back.
+fn configs_shown(ctx: &Context<'_>, path: &[&str]) -> Configs {
+    let mut look = ctx.look_ahead();
+    for name in path {
+        look = look.field(name);
+    }
+    if look.field("config").exists() { Configs::Return } else { Configs::Omit }
+}
+
 /// The response's runs from the rows just written: their `metrics` need no second read.
 async fn respond(ctx: &Context<'_>, stored: Vec<Recorded>) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
@@ -263,7 +294,8 @@ impl RecordMutation {
         require_write(ctx)?;
         let run = input.validate(Utc::now())?;
         let state = ctx.data::<AppState>()?;
-        let stored = store(state, std::slice::from_ref(&run), false).await.map_err(|e| report(ctx, e))?;
+        let configs = configs_shown(ctx, &[]);
+        let stored = store(state, std::slice::from_ref(&run), false, configs).await.map_err(|e| report(ctx, e))?;
         let mut runs = respond(ctx, stored).await?;
         runs.pop().ok_or_else(|| ApiError::bad_request("nothing was recorded").into())
     }
@@ -296,7 +328,8 @@ impl RecordMutation {
         if !errors.is_empty() {
             return Err(report(ctx, errors));
         }
-        let stored = store(ctx.data::<AppState>()?, &runs, true).await.map_err(|e| report(ctx, e))?;
+        let configs = configs_shown(ctx, &["runs"]);
+        let stored = store(ctx.data::<AppState>()?, &runs, true, configs).await.map_err(|e| report(ctx, e))?;
         Ok(RecordBacktestRunsPayload { runs: respond(ctx, stored).await? })
     }
 

@@ -253,7 +253,7 @@ impl Scan {
         if self.config {
             RUN_COLUMNS_R.to_owned()
         } else {
-            RUN_COLUMNS_R.replace("r.config_snapshot", "'null'::jsonb AS config_snapshot")
+            RUN_COLUMNS_R.replace("r.config_snapshot", super::runs::NO_CONFIG)
         }
     }
 

@@ -22,12 +22,13 @@ use sea_orm::{
     ActiveEnum as _, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult as _,
     TransactionTrait as _,
 };
-use serde_json::{Value as Json, json};
+use serde::Serialize;
+use serde_json::Value as Json;
 use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use super::metrics::METRICS_COLUMNS;
-use super::runs::RUN_COLUMNS;
+use super::runs::{NO_CONFIG, RUN_COLUMNS};
 use super::stmt;
 
 /// A validated run, ready to store.
@@ -54,7 +55,7 @@ pub struct NewRun {
     pub metrics: Option<NewMetrics>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct NewMetrics {
     pub total_return: Option<Decimal>,
     pub cagr: Option<Decimal>,
@@ -73,6 +74,15 @@ pub struct NewMetrics {
 
 /// The stored run with its metrics, as PostgreSQL returned them.
 pub type Recorded = (backtest_run::Model, Option<performance_metrics::Model>);
+
+/// Whether the stored runs come back with their configs. Without (`Omit`), a newly stored
+/// run's `config_snapshot` is JSON null, the mark of a row read without its config (see
+/// `Scan::config`); replayed runs always carry theirs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Configs {
+    Return,
+    Omit,
+}
 
 /// Why an input of a batch was not stored; `index` is its position in the batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,47 +172,56 @@ impl NewRun {
         checks.iter().find(|(_, equal)| !equal).map(|(name, _)| *name)
     }
 
-    fn row(&self) -> Json {
-        json!({
-            "id": self.id,
-            "created_at": timestamp(self.created_at),
-            "completed_at": self.completed_at.map(timestamp),
-            "duration_seconds": self.duration_seconds,
-            "status": self.status.to_value(),
-            "strategy_name": self.strategy_name,
-            "strategy_type": self.strategy_type,
-            "instrument_symbol": self.instrument_symbol,
-            "date_range_start": self.date_range_start,
-            "date_range_end": self.date_range_end,
-            "initial_capital": self.initial_capital.to_string(),
-            "data_source": self.data_source,
-            "config_snapshot": self.config,
-            "error_message": self.error_message,
-            "original_run_id": self.original_run_id,
-        })
+    /// The row as `json_to_recordset` reads it, borrowing every field: a batch's configs
+    /// are serialized straight into the statement's parameter, never copied as values.
+    fn row(&self) -> RunRow<'_> {
+        RunRow {
+            id: self.id,
+            created_at: timestamp(self.created_at),
+            completed_at: self.completed_at.map(timestamp),
+            duration_seconds: self.duration_seconds,
+            status: self.status.to_value(),
+            strategy_name: &self.strategy_name,
+            strategy_type: &self.strategy_type,
+            instrument_symbol: &self.instrument_symbol,
+            date_range_start: self.date_range_start,
+            date_range_end: self.date_range_end,
+            initial_capital: self.initial_capital,
+            data_source: &self.data_source,
+            config_snapshot: &self.config,
+            error_message: self.error_message.as_deref(),
+            original_run_id: self.original_run_id,
+        }
     }
 }
 
-impl NewMetrics {
-    fn row(&self, run_id: Uuid) -> Json {
-        let dec = |d: Option<Decimal>| d.map(|d| d.to_string());
-        json!({
-            "backtest_run_id": run_id,
-            "total_return": dec(self.total_return),
-            "cagr": dec(self.cagr),
-            "sharpe_ratio": dec(self.sharpe_ratio),
-            "sortino_ratio": dec(self.sortino_ratio),
-            "max_drawdown": dec(self.max_drawdown),
-            "volatility": dec(self.volatility),
-            "total_trades": self.total_trades,
-            "winning_trades": self.winning_trades,
-            "losing_trades": self.losing_trades,
-            "win_rate": dec(self.win_rate),
-            "profit_factor": dec(self.profit_factor),
-            "avg_win_amount": dec(self.avg_win_amount),
-            "avg_loss_amount": dec(self.avg_loss_amount),
-        })
-    }
+/// One run of the INSERT's JSON document (see [`NewRun::row`]); decimals are strings
+/// (`serde-with-str`), so they arrive exact.
+#[derive(Serialize)]
+struct RunRow<'a> {
+    id: Uuid,
+    created_at: String,
+    completed_at: Option<String>,
+    duration_seconds: Option<i32>,
+    status: String,
+    strategy_name: &'a str,
+    strategy_type: &'a str,
+    instrument_symbol: &'a str,
+    date_range_start: NaiveDate,
+    date_range_end: NaiveDate,
+    initial_capital: Decimal,
+    data_source: &'a str,
+    config_snapshot: &'a Json,
+    error_message: Option<&'a str>,
+    original_run_id: Option<Uuid>,
+}
+
+/// One row of the metrics INSERT's JSON document.
+#[derive(Serialize)]
+struct MetricsRow<'a> {
+    backtest_run_id: Uuid,
+    #[serde(flatten)]
+    metrics: &'a NewMetrics,
 }
 
 fn timestamp(t: DateTime<Utc>) -> String {
@@ -211,9 +230,9 @@ fn timestamp(t: DateTime<Utc>) -> String {
 
 /// Stores the runs atomically: every input is stored or replayed, or nothing changes.
 /// Returns one entry per input, in input order.
-pub async fn record(db: &DatabaseConnection, runs: &[NewRun]) -> Result<Vec<Recorded>, RecordError> {
+pub async fn record(db: &DatabaseConnection, runs: &[NewRun], configs: Configs) -> Result<Vec<Recorded>, RecordError> {
     let txn = db.begin().await?;
-    let stored = insert(&txn, runs).await?;
+    let stored = insert(&txn, runs, configs).await?;
     txn.commit().await?;
     Ok(stored)
 }
@@ -221,7 +240,11 @@ pub async fn record(db: &DatabaseConnection, runs: &[NewRun]) -> Result<Vec<Reco
 /// [`record`] inside the caller's transaction, so that it can add its own statements (a
 /// `NOTIFY` for live updates) that commit or roll back with the rows. On `Err` the caller
 /// must roll back (dropping the transaction does).
-pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Recorded>, RecordError> {
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    runs: &[NewRun],
+    configs: Configs,
+) -> Result<Vec<Recorded>, RecordError> {
     // Within the batch: the first input with an id is the one stored; later ones with the
     // same id must be the same run.
     let mut first_of: HashMap<Uuid, usize> = HashMap::with_capacity(runs.len());
@@ -266,7 +289,14 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
         }
     }
 
-    let rows: Vec<Json> = unique.iter().map(|r| r.row()).collect();
+    let rows: Vec<RunRow<'_>> = unique.iter().map(|r| r.row()).collect();
+    let rows = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(format!("serializing runs: {e}")))?;
+    // The configs just sent need not come back unless the response shows them: a batch's
+    // configs are megabytes to detoast, send and parse again.
+    let returning = match configs {
+        Configs::Return => RUN_COLUMNS.to_owned(),
+        Configs::Omit => RUN_COLUMNS.replace("config_snapshot", NO_CONFIG),
+    };
     let sql = format!(
         "INSERT INTO backtest_runs ({RUN_COLUMNS}) \
          SELECT {RUN_COLUMNS} FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
@@ -275,16 +305,15 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
            initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \
            original_run_id uuid) \
          ORDER BY id \
-         ON CONFLICT (id) DO NOTHING RETURNING {RUN_COLUMNS}"
+         ON CONFLICT (id) DO NOTHING RETURNING {returning}"
     );
-    let inserted =
-        backtest_run::Model::find_by_statement(stmt(sql, [Json::Array(rows).to_string().into()])).all(txn).await?;
+    let inserted = backtest_run::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn).await?;
     let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
     // Metrics go in for the runs just inserted (`stored` holds only those until replays join).
-    let new_metrics: Vec<Json> = unique
+    let new_metrics: Vec<MetricsRow<'_>> = unique
         .iter()
         .filter(|r| stored.contains_key(&r.id))
-        .filter_map(|r| r.metrics.as_ref().map(|m| m.row(r.id)))
+        .filter_map(|r| r.metrics.as_ref().map(|metrics| MetricsRow { backtest_run_id: r.id, metrics }))
         .collect();
 
     // Replays: the ids that were stored already must hold the same run.
@@ -313,10 +342,9 @@ pub async fn insert(txn: &DatabaseTransaction, runs: &[NewRun]) -> Result<Vec<Re
                win_rate numeric, profit_factor numeric, avg_win_amount numeric, avg_loss_amount numeric) \
              RETURNING {METRICS_COLUMNS}"
         );
-        let metrics =
-            performance_metrics::Model::find_by_statement(stmt(sql, [Json::Array(new_metrics).to_string().into()]))
-                .all(txn)
-                .await?;
+        let rows =
+            serde_json::to_string(&new_metrics).map_err(|e| DbErr::Custom(format!("serializing metrics: {e}")))?;
+        let metrics = performance_metrics::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn).await?;
         for m in metrics {
             if let Some(entry) = stored.get_mut(&m.backtest_run_id) {
                 entry.1 = Some(m);

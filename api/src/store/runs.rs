@@ -18,6 +18,11 @@ pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, s
      strategy_type, instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, \
      config_snapshot, error_message, original_run_id";
 
+/// What a statement reads in place of `config_snapshot` when nobody will show the
+/// configs: JSON null, which no stored config is (configs are objects), marks the row as
+/// read without its config. (`NULL` would not decode into the model's non-null field.)
+pub const NO_CONFIG: &str = "'null'::jsonb AS config_snapshot";
+
 /// `by_ids`'s statement (the plan tests explain it).
 pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
     Sql {

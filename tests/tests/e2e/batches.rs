@@ -79,6 +79,34 @@ async fn a_batch_of_1000_is_stored_in_order_with_a_few_statements() {
 }
 
 #[tokio::test]
+async fn recorded_configs_are_sent_back_only_when_the_response_shows_them() {
+    let app = TestApp::spawn().await;
+    // Not shown: the INSERT returns a placeholder, not the megabytes just sent.
+    app.data(RECORD_MANY, json!({ "inputs": inputs(20) })).await;
+    let returning = |sql: &String| sql.rsplit_once("RETURNING").map(|(_, r)| r.to_owned()).unwrap_or_default();
+    let inserts = app.db.statements_like("INSERT INTO backtest_runs%").await;
+    assert_eq!(inserts.len(), 1, "{inserts:?}");
+    assert!(returning(&inserts[0]).contains("AS config_snapshot"), "configs read back: {inserts:?}");
+
+    // Shown, for new runs and replays in one batch: each is the config stored.
+    let mut batch = inputs(25);
+    batch[22]["config"] = json!({ "fast_period": 7, "b": [1, 2.5, { "c": null }], "a": "x" });
+    let data = app
+        .data(
+            "mutation($inputs: [RecordBacktestRunInput!]!) { recordBacktestRuns(inputs: $inputs) { runs { id config } } }",
+            json!({ "inputs": batch }),
+        )
+        .await;
+    let runs = data["recordBacktestRuns"]["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 25);
+    for (run, input) in runs.iter().zip(&batch) {
+        assert_eq!(run["config"], input["config"], "config of {}", run["id"]);
+    }
+    let inserts = app.db.statements_like("INSERT INTO backtest_runs%").await;
+    assert!(inserts.iter().any(|sql| !returning(sql).contains("AS config_snapshot")), "{inserts:?}");
+}
+
+#[tokio::test]
 async fn one_bad_input_in_1000_stores_nothing_and_names_its_index_and_field() {
     let app = TestApp::spawn().await;
     let mut batch = inputs(1000);
