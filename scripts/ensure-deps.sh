@@ -53,3 +53,17 @@ ensure_node() {
     exit 1
   fi
 }
+
+# Debian's Chromium, for the GraphiQL browser test (playwright-core drives it; no browser
+# is ever downloaded by a test tool). Only the test script needs it.
+ensure_chromium() {
+  if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then return 0; fi
+  echo "==> Chromium not found: installing it"
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "Install Chromium and set CHROMIUM to its executable." >&2
+    exit 1
+  fi
+}

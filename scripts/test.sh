@@ -20,6 +20,22 @@ fi
 [ -d "$contract/tools/node_modules/graphql" ] || npm ci --prefix "$contract/tools" --no-audit --no-fund --loglevel=error
 node "$contract/tools/contract-check.mjs" schema.graphql
 
+echo "==> client tooling (tests/clients: Apollo Federation, graphql-http, GraphiQL, Relay)"
+# npm ci only when the lock file changed since the last install (a copy marks it).
+stamp=tests/clients/node_modules/.installed-package-lock.json
+if ! cmp -s tests/clients/package-lock.json "$stamp" 2>/dev/null; then
+  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+  cp tests/clients/package-lock.json "$stamp"
+fi
+ensure_chromium
+echo "relay-compiler --validate (tests/clients/relay against schema.graphql)"
+(cd tests/clients/relay && ../node_modules/.bin/relay-compiler --validate >/dev/null) || {
+  (cd tests/clients/relay && ../node_modules/.bin/relay-compiler --validate) || true
+  echo "relay-compiler: the Relay operations do not compile against schema.graphql (or their" >&2
+  echo "artifacts are stale: run it without --validate in tests/clients/relay)" >&2
+  exit 1
+}
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 

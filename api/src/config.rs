@@ -10,6 +10,7 @@
 //! | `TEARSHEET_DB_CONNECT_RETRY_SECS` | `--db-connect-retry-secs` | `30` | keep retrying an unreachable database at start for this long |
 //! | `TEARSHEET_WRITE_TOKENS` | `--write-token` | (generated, printed) | bearer tokens that may write, comma-separated |
 //! | `TEARSHEET_READ_TOKENS` | `--read-token` | (reads open) | bearer tokens that may read, comma-separated |
+//! | `TEARSHEET_CORS_ORIGINS` | `--cors-origin` | (none) | browser origins allowed to call the API, comma-separated; `*` for any |
 //! | `TEARSHEET_LOG` / `RUST_LOG` | | `info` | log filter (tracing `EnvFilter` syntax) |
 //! | `PG_BIN_DIR` | | (searched) | directory of `initdb`/`pg_ctl`/`postgres` for the embedded cluster |
 
@@ -84,7 +85,50 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// What the HTTP layer allows beyond the GraphQL endpoint's defaults.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HttpArgs {
+    /// Origin (scheme://host[:port]) of a web app allowed to call the API from a browser
+    /// (CORS). Repeat the flag, or separate origins with commas in the variable; `*` allows
+    /// any origin. Without any, browsers allow only pages served by Tearsheet itself.
+    #[arg(long = "cors-origin", env = "TEARSHEET_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<CorsOrigin>,
+}
+
+/// An origin a browser sends in `Origin`: `scheme://host[:port]`, or `*` for any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigin {
+    Any,
+    Exact(String),
+}
+
+impl std::str::FromStr for CorsOrigin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "*" {
+            return Ok(CorsOrigin::Any);
+        }
+        let Some((scheme, host)) = s.split_once("://") else {
+            return Err(format!(
+                "{s:?} is not an origin: expected scheme://host[:port], e.g. https://dash.example.com"
+            ));
+        };
+        let valid_host = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        if !matches!(scheme, "http" | "https") || !valid_host {
+            return Err(format!(
+                "{s:?} is not an origin: expected http(s)://host[:port] with no path, e.g. https://dash.example.com"
+            ));
+        }
+        // Browsers send origins in lower case.
+        Ok(CorsOrigin::Exact(s.to_ascii_lowercase()))
+    }
 }
 
 /// Who may read and write (see `auth`).
@@ -229,6 +273,18 @@ mod tests {
         match cli.into_command() {
             Command::Serve(args) => assert_eq!(args.listen.port(), 9999),
             other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_checked_when_parsed() {
+        assert_eq!("*".parse::<CorsOrigin>(), Ok(CorsOrigin::Any));
+        assert_eq!(
+            "https://Dash.Example.com:8443".parse::<CorsOrigin>(),
+            Ok(CorsOrigin::Exact("https://dash.example.com:8443".into()))
+        );
+        for bad in ["dash.example.com", "https://dash.example.com/app", "ftp://x", "https://", "https://a b"] {
+            assert!(bad.parse::<CorsOrigin>().is_err(), "{bad} should be refused");
         }
     }
 

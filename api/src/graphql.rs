@@ -2,32 +2,46 @@
 
 pub mod compare;
 pub mod documents;
+pub mod federation;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
 pub mod record;
+pub mod request_errors;
 pub mod runs;
 pub mod scalars;
 
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(runs::RunQuery, compare::CompareQuery);
+pub struct Query(runs::RunQuery, compare::CompareQuery, federation::FederationQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(record::RecordMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// The schema with no state attached: enough for `tearsheet schema`.
+/// Automatic persisted queries kept (parsed documents, by hash; least recently used go).
+const PERSISTED_QUERIES: usize = 1_000;
+
+/// The schema with no state attached: enough for `tearsheet schema`. A Federation v2
+/// subgraph (see `federation`).
 pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).enable_federation()
 }
 
+/// Extensions run outermost first: error codes see every parse and validation error,
+/// persisted queries are resolved before the document cache is asked.
 pub fn build_schema(state: AppState) -> AppSchema {
-    schema_builder().extension(documents::DocumentCache::default()).data(state).finish()
+    schema_builder()
+        .extension(request_errors::RequestErrorCodes)
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
+        .extension(documents::DocumentCache::default())
+        .data(state)
+        .finish()
 }
 
 /// The SDL that `tearsheet schema` prints and `schema.graphql` holds.

@@ -1,27 +1,30 @@
-//! HTTP: the routes, and what surrounds the GraphQL executor (body limit, tracing).
+//! HTTP: the routes, and what surrounds the GraphQL executor (CORS, compression, tracing).
+
+mod endpoint;
+mod graphiql;
 
 use std::time::Duration;
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
-use axum::extract::State;
-use axum::http::header::WWW_AUTHENTICATE;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sea_orm::ConnectionTrait as _;
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+pub use self::endpoint::MAX_BODY_BYTES;
+use self::endpoint::{MediaType, Refusal};
 use crate::auth::{Access, AccessPolicy};
+use crate::config::{CorsOrigin, HttpArgs};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
 use crate::graphql::loaders::Loaders;
 use crate::state::AppState;
-
-/// async-graphql-axum reads the body stream itself, so axum's default body limit does not
-/// apply: this layer is what bounds it. 16 MiB fits a batch of 1000 runs with 5 KB configs.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 struct HttpState {
@@ -30,44 +33,106 @@ struct HttpState {
     policy: AccessPolicy,
 }
 
-pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy) -> Router {
-    Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &HttpArgs) -> Router {
+    let router = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(HttpState { schema, app, policy })
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        // gzip or brotli, as the client accepts: a page of runs with configs shrinks ~5×.
+        .layer(CompressionLayer::new());
+    let router = match cors(&http.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.layer(TraceLayer::new_for_http())
 }
 
-async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
-    let access = state.policy.access(&headers);
-    if state.policy.reads_need_token() && !matches!(access, Access::Read | Access::Write) {
-        return refuse(access);
+/// CORS for the configured origins; none configured, no CORS headers at all (browsers
+/// then allow only same-origin pages, such as GraphiQL served here).
+fn cors(origins: &[CorsOrigin]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
     }
-    let request = request.into_inner().data(Loaders::new(&state.app.pools.read)).data(access);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let allow = if origins.contains(&CorsOrigin::Any) {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| match o {
+            CorsOrigin::Exact(origin) => HeaderValue::from_str(origin).ok(),
+            CorsOrigin::Any => None,
+        }))
+    };
+    // Bearer tokens travel in a header, not cookies: no credentials mode is needed.
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                CONTENT_TYPE,
+                ACCEPT,
+                AUTHORIZATION,
+                HeaderName::from_static("apollo-require-preflight"),
+                HeaderName::from_static("x-apollo-operation-name"),
+                HeaderName::from_static("traceparent"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// `GET /graphql`: a query in the URL, or GraphiQL for a browser that navigates here.
+async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if wants_page(&headers, query.as_deref()) {
+        return graphiql::page();
+    }
+    let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
+    match endpoint::decode_get(query.as_deref()) {
+        Ok(request) => execute(&state, &headers, request, media).await,
+        Err(refusal) => refusal.into_response(Some(media)),
+    }
+}
+
+/// A browser's navigation: HTML accepted, and no GraphQL parameters in the URL.
+fn wants_page(headers: &HeaderMap, query: Option<&str>) -> bool {
+    let html = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let graphql_params = query.is_some_and(|q| {
+        q.split('&').any(|pair| matches!(pair.split('=').next(), Some("query" | "extensions" | "variables")))
+    });
+    html && !graphql_params
+}
+
+async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
+    match endpoint::decode_post(&headers, body).await {
+        Ok(request) => execute(&state, &headers, request, media).await,
+        Err(refusal) => refusal.into_response(Some(media)),
+    }
+}
+
+async fn execute(
+    state: &HttpState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    media: MediaType,
+) -> Response {
+    let access = state.policy.access(headers);
+    if state.policy.reads_need_token() && !matches!(access, Access::Read | Access::Write) {
+        return refuse(access, media);
+    }
+    let request = request.data(Loaders::new(&state.app.pools.read)).data(access);
+    endpoint::encode(state.schema.execute(request).await, media)
 }
 
 /// A request without the token reads need: 401 (with the scheme to use) or 403, and a
 /// GraphQL error body with the same `extensions.code` a resolver would give.
-fn refuse(access: Access) -> Response {
+fn refuse(access: Access, media: MediaType) -> Response {
     let err = ApiError::access_denied(access);
     let status = if err.code() == "UNAUTHENTICATED" { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
-    // The same conversion as a resolver's error; a request-level error has no location.
-    let error = async_graphql::ServerError {
-        locations: Vec::new(),
-        ..async_graphql::Error::from(err).into_server_error(Default::default())
-    };
-    let mut response = (status, axum::Json(async_graphql::Response::from_errors(vec![error]))).into_response();
+    let mut response = Refusal::from_api_error(status, err).into_response(Some(media));
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
-}
-
-async fn graphiql() -> Html<&'static str> {
-    Html(include_str!("graphiql.html"))
 }
 
 /// Liveness: the process is up.

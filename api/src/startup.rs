@@ -62,7 +62,7 @@ impl Application {
             );
         }
         let state = AppState { pools: pools.clone() };
-        let router = crate::http::router(graphql::build_schema(state.clone()), state, policy);
+        let router = crate::http::router(graphql::build_schema(state.clone()), state, policy, &args.http);
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
         Ok(Application { listener, router, pools, provisioned })

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tearsheet_api::config::{AuthArgs, DatabaseArgs, DatabaseUrl, ServeArgs};
+use tearsheet_api::config::{AuthArgs, DatabaseArgs, DatabaseUrl, HttpArgs, ServeArgs};
 use tearsheet_api::startup::Application;
 use tokio::sync::oneshot;
 
@@ -97,6 +97,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         no_migrate: true,
         demo: false,
         auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
+        http: HttpArgs::default(),
         db: DatabaseArgs {
             database_url: Some(DatabaseUrl::new(database_url)),
             data_dir: PathBuf::from("unused"),

@@ -40,7 +40,8 @@ impl Extension for DocumentCacheExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if query.len() > MAX_QUERY_BYTES {
+        // An empty text is a persisted query's, parsed already: nothing to cache by it.
+        if query.is_empty() || query.len() > MAX_QUERY_BYTES {
             return next.run(ctx, query, variables).await;
         }
         if let Some(document) = self.documents.lock().ok().and_then(|d| d.get(query).cloned()) {

@@ -110,7 +110,12 @@ async fn health_is_200_and_readiness_follows_the_database() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.get("/readyz").await.status(), 200);
-    let html = app.get("/graphql").await;
+    let html = reqwest::Client::new()
+        .get(app.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("GraphiQL");
     assert_eq!(html.status(), 200);
     assert!(html.text().await.expect("body").contains("GraphiQL"));
 
