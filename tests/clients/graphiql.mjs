@@ -1,7 +1,9 @@
 // GraphiQL in headless Chromium with every request that does not go to Tearsheet cut off:
-//   node graphiql.mjs http://127.0.0.1:8000 [screenshot-dir]
+//   node graphiql.mjs http://127.0.0.1:8000 [screenshot-dir] [write-token]
 // Opens /graphql, runs the page's example query and checks that the result pane shows
-// runs. On failure it saves a screenshot (default: ./graphiql-failure.png here).
+// runs. With a write token, it then runs a mutation without a token (refused), enters
+// the token in the Headers editor, and runs it again (accepted). On failure it saves a
+// screenshot (default: ./graphiql-failure.png here).
 // First it checks that the assets the server embeds are the pinned npm packages' files.
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -10,6 +12,7 @@ import { chromium } from 'playwright-core';
 
 const base = process.argv[2];
 const shots = process.argv[3] ?? dirname(fileURLToPath(import.meta.url));
+const token = process.argv[4];
 if (!base) {
   console.error('usage: node graphiql.mjs <server base URL> [screenshot dir]');
   process.exit(2);
@@ -56,8 +59,38 @@ try {
   if (/"errors"/.test(text)) throw new Error(`the example query failed:\n${text.slice(0, 800)}`);
   if (blocked.length) throw new Error(`the page asked for resources elsewhere: ${blocked.join(', ')}`);
   if (pageErrors.length) throw new Error(`the page threw: ${pageErrors.join('; ')}`);
-  ok = true;
   console.log('GraphiQL ran the example query offline; the result pane shows runs');
+
+  if (token) {
+    // CodeMirror 5 keeps its editor on the wrapper element: setting text through it
+    // replaces the whole document.
+    const setEditor = (selector, text) =>
+      page.evaluate(([sel, value]) => document.querySelector(`${sel} .CodeMirror`).CodeMirror.setValue(value), [selector, text]);
+    // Runs the query editor's operation; returns the result pane once it has changed.
+    const run = async () => {
+      const before = await page.locator('.result-window').innerText();
+      await page.locator('.graphiql-execute-button').click();
+      await page
+        .waitForFunction((old) => (document.querySelector('.result-window')?.innerText ?? old) !== old, before, { timeout: 10_000 })
+        .catch(() => {});
+      return page.locator('.result-window').innerText();
+    };
+    await setEditor('.graphiql-query-editor', 'mutation Delete { deleteBacktestRun(id: "00000000-0000-7000-8000-000000000000") { deletedId } }');
+    // GraphiQL re-reads the document's operations shortly after an edit.
+    await page.waitForTimeout(500);
+    const refused = await run();
+    if (!/UNAUTHENTICATED/.test(refused)) throw new Error(`a mutation without a token was not refused:\n${refused}`);
+    await page.getByRole('button', { name: 'Headers' }).click();
+    // Entered as a user pastes it (typed braces would be auto-closed).
+    await page.locator('.graphiql-editor-tool .CodeMirror:visible').click();
+    await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${token}` }));
+    const accepted = await run();
+    if (!/"deletedId": null/.test(accepted) || /"errors"/.test(accepted)) {
+      throw new Error(`the mutation with the token from the Headers editor failed:\n${accepted}`);
+    }
+    console.log('GraphiQL sent the Authorization header entered in its Headers editor');
+  }
+  ok = true;
 } catch (e) {
   const shot = join(shots, 'graphiql-failure.png');
   await page.screenshot({ path: shot, fullPage: true }).catch(() => {});

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use tearsheet_tests::app::serve_args;
+use tearsheet_tests::app::{WRITE_TOKEN, serve_args};
 use tearsheet_tests::{TestApp, TestDb};
 
 use crate::support::record;
@@ -58,13 +58,13 @@ async fn an_apollo_gateway_composes_tearsheet_with_another_subgraph_and_resolves
 }
 
 #[tokio::test]
-async fn graphiql_runs_its_example_query_in_chromium_with_no_network_but_the_server() {
+async fn graphiql_runs_its_example_query_and_sends_the_users_token_in_chromium_with_no_network_but_the_server() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium (scripts/test.sh does)");
     let app = demo_app().await;
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("graphiql");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
-    node("graphiql.mjs", &[&app.url(""), shots.to_str().expect("utf-8 path")]).await;
+    node("graphiql.mjs", &[&app.url(""), shots.to_str().expect("utf-8 path"), WRITE_TOKEN]).await;
 }
 
 #[tokio::test]
