@@ -21,7 +21,7 @@ pub async fn run(command: Command) -> Result<(), StartError> {
 async fn seed(args: SeedArgs) -> Result<(), StartError> {
     use crate::store::seed::{self, SeedSpec};
     let provisioned = db::provision(&args.db).await?;
-    let pools = Pools::connect(&provisioned.url, &args.db).await?;
+    let pools = Pools::connect(&provisioned.url, &args.db, None).await?;
     let result = async {
         db::migrate_up(&pools.write).await?;
         let spec = SeedSpec { runs: args.runs, seed: args.seed, reruns_per_mille: args.reruns_per_mille };
@@ -55,7 +55,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
 
 async fn migrate(action: MigrateAction, db_args: &DatabaseArgs) -> Result<(), StartError> {
     let provisioned = db::provision(db_args).await?;
-    let pools = Pools::connect(&provisioned.url, db_args).await?;
+    let pools = Pools::connect(&provisioned.url, db_args, None).await?;
     let conn = &pools.write;
     let result = match action {
         MigrateAction::Up => db::migrate_up(conn).await,

@@ -11,6 +11,14 @@
 //! | `TEARSHEET_WRITE_TOKENS` | `--write-token` | (generated, printed) | bearer tokens that may write, comma-separated |
 //! | `TEARSHEET_READ_TOKENS` | `--read-token` | (reads open) | bearer tokens that may read, comma-separated |
 //! | `TEARSHEET_CORS_ORIGINS` | `--cors-origin` | (none) | browser origins allowed to call the API, comma-separated; `*` for any |
+//! | `TEARSHEET_MAX_DEPTH` | `--max-depth` | `16` | deepest field nesting of a query |
+//! | `TEARSHEET_MAX_COMPLEXITY` | `--max-complexity` | `20000` | highest query complexity |
+//! | `TEARSHEET_MAX_ALIASES` | `--max-aliases` | `50` | most aliases in a request |
+//! | `TEARSHEET_MAX_ROOT_FIELDS` | `--max-root-fields` | `20` | most root fields in an operation |
+//! | `TEARSHEET_MAX_BODY_BYTES` | `--max-body-bytes` | `16777216` | largest request body |
+//! | `TEARSHEET_STATEMENT_TIMEOUT_MS` | `--statement-timeout-ms` | `5000` | PostgreSQL cancels longer statements |
+//! | `TEARSHEET_REQUEST_TIMEOUT_MS` | `--request-timeout-ms` | `15000` | longer requests are answered 503 |
+//! | `TEARSHEET_NO_INTROSPECTION` | `--no-introspection` | off | refuse `__schema`/`__type` |
 //! | `TEARSHEET_LOG` / `RUST_LOG` | | `info` | log filter (tracing `EnvFilter` syntax) |
 //! | `PG_BIN_DIR` | | (searched) | directory of `initdb`/`pg_ctl`/`postgres` for the embedded cluster |
 
@@ -87,7 +95,96 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
+    pub limits: LimitsArgs,
+    #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// How much work one request may ask for (see `graphql::limits`). The defaults let every
+/// dashboard query and GraphiQL's introspection through.
+#[derive(Debug, Args, Clone)]
+pub struct LimitsArgs {
+    /// Deepest field nesting a query may have.
+    #[arg(long, env = "TEARSHEET_MAX_DEPTH", default_value_t = DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub max_depth: u32,
+    /// Highest query complexity: 1 per field, a connection's fields once per item it may
+    /// return (first/last, default 20).
+    #[arg(long, env = "TEARSHEET_MAX_COMPLEXITY", default_value_t = DEFAULT_MAX_COMPLEXITY,
+          value_parser = clap::value_parser!(u32).range(10..))]
+    pub max_complexity: u32,
+    /// Most aliases in one request.
+    #[arg(long, env = "TEARSHEET_MAX_ALIASES", default_value_t = DEFAULT_MAX_ALIASES)]
+    pub max_aliases: u32,
+    /// Most root fields in one operation.
+    #[arg(long, env = "TEARSHEET_MAX_ROOT_FIELDS", default_value_t = DEFAULT_MAX_ROOT_FIELDS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_root_fields: u32,
+    /// Largest request body in bytes (default 16 MiB: a batch of 1000 runs with 5 KB
+    /// configs); larger bodies get 413.
+    #[arg(long, env = "TEARSHEET_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+    /// PostgreSQL cancels any statement of the server's pools that runs longer
+    /// (milliseconds; 0: no limit).
+    #[arg(long, env = "TEARSHEET_STATEMENT_TIMEOUT_MS", default_value_t = DEFAULT_STATEMENT_TIMEOUT_MS)]
+    pub statement_timeout_ms: u64,
+    /// A request that takes longer is answered 503 `TIMEOUT` (milliseconds). Keep it above
+    /// the statement timeout, so that a slow statement is cancelled by PostgreSQL first.
+    #[arg(long, env = "TEARSHEET_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub request_timeout_ms: u64,
+    /// Turn off introspection (`__schema`, `__type`); `_service { sdl }` for a federation
+    /// gateway keeps working.
+    #[arg(long, env = "TEARSHEET_NO_INTROSPECTION")]
+    pub no_introspection: bool,
+}
+
+pub const DEFAULT_MAX_DEPTH: u32 = 16;
+pub const DEFAULT_MAX_COMPLEXITY: u32 = 20_000;
+pub const DEFAULT_MAX_ALIASES: u32 = 50;
+pub const DEFAULT_MAX_ROOT_FIELDS: u32 = 20;
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 15_000;
+
+impl Default for LimitsArgs {
+    fn default() -> Self {
+        LimitsArgs {
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_complexity: DEFAULT_MAX_COMPLEXITY,
+            max_aliases: DEFAULT_MAX_ALIASES,
+            max_root_fields: DEFAULT_MAX_ROOT_FIELDS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            no_introspection: false,
+        }
+    }
+}
+
+impl LimitsArgs {
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        (self.statement_timeout_ms > 0).then(|| Duration::from_millis(self.statement_timeout_ms))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX)
+    }
+
+    /// The GraphQL limits these flags set.
+    pub fn graphql(&self) -> crate::graphql::limits::Limits {
+        let n = |v: u32| v as usize;
+        crate::graphql::limits::Limits {
+            max_depth: n(self.max_depth),
+            max_complexity: n(self.max_complexity),
+            max_aliases: n(self.max_aliases),
+            max_root_fields: n(self.max_root_fields),
+            introspection: !self.no_introspection,
+        }
+    }
 }
 
 /// What the HTTP layer allows beyond the GraphQL endpoint's defaults.
@@ -286,6 +383,22 @@ mod tests {
         for bad in ["dash.example.com", "https://dash.example.com/app", "ftp://x", "https://", "https://a b"] {
             assert!(bad.parse::<CorsOrigin>().is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn limit_defaults_are_the_command_lines() {
+        let cli = Cli::try_parse_from(["tearsheet", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.into_command() else { panic!("serve") };
+        let parsed = args.limits;
+        let default = LimitsArgs::default();
+        assert_eq!(
+            (parsed.max_depth, parsed.max_complexity, parsed.max_aliases, parsed.max_root_fields),
+            (default.max_depth, default.max_complexity, default.max_aliases, default.max_root_fields)
+        );
+        assert_eq!(
+            (parsed.max_body_bytes, parsed.statement_timeout_ms, parsed.request_timeout_ms, parsed.no_introspection),
+            (default.max_body_bytes, default.statement_timeout_ms, default.request_timeout_ms, false)
+        );
     }
 
     #[test]

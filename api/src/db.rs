@@ -50,7 +50,7 @@ pub async fn provision(args: &DatabaseArgs) -> Result<Provisioned, DbStartError>
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
         .await
         .map_err(|e| EmbeddedPgError::Command { what: "starting PostgreSQL".into(), detail: e.to_string() })??;
-    let admin = connect_once(&DatabaseUrl::new(cluster.url("postgres")), 1, Duration::from_secs(10))
+    let admin = connect_once(&DatabaseUrl::new(cluster.url("postgres")), 1, Duration::from_secs(10), None)
         .await
         .map_err(DbStartError::Prepare)?;
     create_database_if_missing(&admin, embedded_pg::DEFAULT_DATABASE).await.map_err(DbStartError::Prepare)?;
@@ -115,11 +115,19 @@ impl Pools {
     /// Opens both pools, retrying with exponential backoff (capped at 2 s) for up to
     /// `--db-connect-retry-secs`: a database that starts a moment after Tearsheet (docker
     /// compose, a restarting host) is waited for, one that never comes is reported.
-    pub async fn connect(url: &DatabaseUrl, args: &DatabaseArgs) -> Result<Self, DbStartError> {
+    ///
+    /// `statement_timeout`: PostgreSQL cancels any statement of these pools that runs
+    /// longer (set on each connection as it opens; `None` for commands that run long
+    /// statements on purpose, such as `seed`).
+    pub async fn connect(
+        url: &DatabaseUrl,
+        args: &DatabaseArgs,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Self, DbStartError> {
         let deadline = Instant::now() + args.connect_retry();
         let mut delay = Duration::from_millis(100);
         let write = loop {
-            match connect_once(url, args.db_max_connections, args.acquire_timeout()).await {
+            match connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout).await {
                 Ok(conn) => break conn,
                 Err(e) if Instant::now() + delay < deadline => {
                     tracing::warn!(url = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
@@ -135,7 +143,7 @@ impl Pools {
                 }
             }
         };
-        let read = connect_once(url, args.db_max_connections, args.acquire_timeout())
+        let read = connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout)
             .await
             .map_err(|source| DbStartError::Unreachable { url: url.redacted(), secs: 0, source })?;
         Ok(Pools { read, write })
@@ -147,7 +155,18 @@ impl Pools {
     }
 }
 
-async fn connect_once(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<DatabaseConnection, sea_orm::DbErr> {
+/// One connection without a statement timeout, for migrations (an index built on a large
+/// table may take minutes).
+pub async fn connect_admin(url: &DatabaseUrl) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    connect_once(url, 1, Duration::from_secs(10), None).await
+}
+
+async fn connect_once(
+    url: &DatabaseUrl,
+    max: u32,
+    acquire: Duration,
+    statement_timeout: Option<Duration>,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut opts = ConnectOptions::new(url.expose());
     opts.max_connections(max)
         .min_connections(0)
@@ -166,6 +185,20 @@ async fn connect_once(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<
         // Statements are traced by Tearsheet where they are shaped, not logged by sqlx.
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(|o| o.application_name("tearsheet"));
+    if let Some(timeout) = statement_timeout {
+        // A `SET` when each connection opens, not the startup parameter that
+        // `ConnectOptions::statement_timeout` sends: PgBouncer refuses startup options.
+        let sql = format!("SET statement_timeout = {}", timeout.as_millis());
+        opts.map_sqlx_postgres_pool_opts(move |pool| {
+            let sql = sql.clone();
+            pool.after_connect(move |conn, _| {
+                let sql = sql.clone();
+                Box::pin(async move {
+                    sea_orm::sqlx::Executor::execute(conn, sea_orm::sqlx::AssertSqlSafe(sql)).await.map(|_| ())
+                })
+            })
+        });
+    }
     sea_orm::Database::connect(opts).await
 }
 

@@ -31,6 +31,8 @@ pub enum ApiError {
     Forbidden(String),
     /// The database cannot be reached or has no free connection; retrying later may work.
     ServiceUnavailable(DbErr),
+    /// PostgreSQL cancelled a statement that ran past the statement timeout.
+    Timeout(DbErr),
     /// A bug or an unexpected database failure. The client sees only a generic message.
     Internal(DbErr),
 }
@@ -77,6 +79,10 @@ impl ApiError {
             ApiError::Conflict { message, .. } => message.clone(),
             ApiError::Unauthenticated(message) | ApiError::Forbidden(message) => message.clone(),
             ApiError::ServiceUnavailable(_) => "the database is unavailable; try again shortly".into(),
+            ApiError::Timeout(_) => {
+                "the query ran past the statement timeout and was cancelled; ask for less (a smaller page, a narrower filter)"
+                    .into()
+            }
             ApiError::Internal(_) => "internal error".into(),
         }
     }
@@ -88,6 +94,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Timeout(_) => "TIMEOUT",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -109,6 +116,8 @@ impl From<DbErr> for ApiError {
             Some("22003") => ApiError::bad_request("a numeric value is too large for its column"),
             // A NUL character in text or JSON, which PostgreSQL cannot store.
             Some("22021" | "22P05") => ApiError::bad_request("text must not contain the NUL character (\\u0000)"),
+            // query_canceled: the statement timeout (or an administrator's cancel).
+            Some("57014") => ApiError::Timeout(err),
             // Trouble with the server rather than the request: connection exceptions (08),
             // authentication (28), a missing database (3D), insufficient resources (53),
             // operator intervention such as a shutdown or crash recovery (57P).
@@ -158,6 +167,7 @@ impl From<ApiError> for async_graphql::Error {
         match &err {
             ApiError::Internal(source) => tracing::error!(error = %source, debug = ?source, "internal error"),
             ApiError::ServiceUnavailable(source) => tracing::warn!(error = %source, "database unavailable"),
+            ApiError::Timeout(source) => tracing::warn!(error = %source, "statement cancelled"),
             _ => {}
         }
         let code = err.code();

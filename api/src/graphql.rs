@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod documents;
 pub mod federation;
+pub mod limits;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
@@ -34,10 +35,13 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySu
 }
 
 /// Extensions run outermost first: error codes see every parse and validation error,
-/// persisted queries are resolved before the document cache is asked.
-pub fn build_schema(state: AppState) -> AppSchema {
-    schema_builder()
+/// limits every parsed document (cached or not), persisted queries are resolved before
+/// the document cache is asked.
+pub fn build_schema(state: AppState, limits: limits::Limits) -> AppSchema {
+    limits
+        .apply(schema_builder())
         .extension(request_errors::RequestErrorCodes)
+        .extension(limits::LimitsExtension(std::sync::Arc::new(limits)))
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
         .extension(documents::DocumentCache::default())
         .data(state)

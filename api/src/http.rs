@@ -15,12 +15,12 @@ use axum::routing::get;
 use sea_orm::ConnectionTrait as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use self::endpoint::MAX_BODY_BYTES;
 use self::endpoint::{MediaType, Refusal};
 use crate::auth::{Access, AccessPolicy};
-use crate::config::{CorsOrigin, HttpArgs};
+use crate::config::{CorsOrigin, HttpArgs, LimitsArgs};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
 use crate::graphql::loaders::Loaders;
@@ -31,22 +31,38 @@ struct HttpState {
     schema: AppSchema,
     app: AppState,
     policy: AccessPolicy,
+    max_body: usize,
+    request_timeout: Duration,
 }
 
-pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &HttpArgs) -> Router {
+pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &HttpArgs, limits: &LimitsArgs) -> Router {
+    let state =
+        HttpState { schema, app, policy, max_body: limits.max_body_bytes(), request_timeout: limits.request_timeout() };
     let router = Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql_get).post(graphql_post).fallback(other_method))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(HttpState { schema, app, policy })
+        .with_state(state)
         // gzip or brotli, as the client accepts: a page of runs with configs shrinks ~5×.
         .layer(CompressionLayer::new());
     let router = match cors(&http.cors_origins) {
         Some(layer) => router.layer(layer),
         None => router,
     };
-    router.layer(TraceLayer::new_for_http())
+    // Outermost: every request gets an id (the client's `x-request-id`, or a new UUID),
+    // its span carries it, and the response echoes it.
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The span of one request: its id, method and path. Never the query string (a GET's
+/// variables), never headers (tokens): logs must not hold what the client sent.
+fn request_span(request: &axum::http::Request<Body>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
 }
 
 /// CORS for the configured origins; none configured, no CORS headers at all (browsers
@@ -103,10 +119,18 @@ fn wants_page(headers: &HeaderMap, query: Option<&str>) -> bool {
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
-    match endpoint::decode_post(&headers, body).await {
+    match endpoint::decode_post(&headers, body, state.max_body).await {
         Ok(request) => execute(&state, &headers, request, media).await,
         Err(refusal) => refusal.into_response(Some(media)),
     }
+}
+
+/// PUT, DELETE, …: a GraphQL error body like every other refusal of this endpoint.
+async fn other_method(headers: HeaderMap) -> Response {
+    let mut response =
+        Refusal::method_not_allowed("use POST, or GET for queries").into_response(MediaType::negotiate(&headers));
+    response.headers_mut().insert(axum::http::header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
 }
 
 async fn execute(
@@ -120,7 +144,15 @@ async fn execute(
         return refuse(access, media);
     }
     let request = request.data(Loaders::new(&state.app.pools.read)).data(access);
-    endpoint::encode(state.schema.execute(request).await, media)
+    // Dropping the execution stops its work in this process; a statement it left running
+    // in PostgreSQL ends at the statement timeout, which is shorter.
+    match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
+        Ok(response) => endpoint::encode(response, media),
+        Err(_) => {
+            tracing::warn!(timeout_ms = state.request_timeout.as_millis() as u64, "request timed out");
+            endpoint::timed_out(state.request_timeout).into_response(Some(media))
+        }
+    }
 }
 
 /// A request without the token reads need: 401 (with the scheme to use) or 403, and a

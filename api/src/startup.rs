@@ -41,9 +41,13 @@ impl Application {
     /// Everything up to a bound socket: tests build this on port 0 and read the port back.
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
         let provisioned = db::provision(&args.db).await?;
-        let pools = Pools::connect(&provisioned.url, &args.db).await?;
+        let pools = Pools::connect(&provisioned.url, &args.db, args.limits.statement_timeout()).await?;
         if !args.no_migrate {
-            db::migrate_up(&pools.write).await?;
+            // Not on the pools: their statement timeout would cut a long index build short.
+            let admin = db::connect_admin(&provisioned.url).await.map_err(DbStartError::Migrate)?;
+            let migrated = db::migrate_up(&admin).await;
+            let _ = admin.close().await;
+            migrated?;
         }
         if args.demo {
             let added = crate::demo::fill_if_empty(&pools.write).await.map_err(StartError::Demo)?;
@@ -62,7 +66,13 @@ impl Application {
             );
         }
         let state = AppState { pools: pools.clone() };
-        let router = crate::http::router(graphql::build_schema(state.clone()), state, policy, &args.http);
+        let router = crate::http::router(
+            graphql::build_schema(state.clone(), args.limits.graphql()),
+            state,
+            policy,
+            &args.http,
+            &args.limits,
+        );
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
         Ok(Application { listener, router, pools, provisioned })

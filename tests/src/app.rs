@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tearsheet_api::config::{AuthArgs, DatabaseArgs, DatabaseUrl, HttpArgs, ServeArgs};
+use tearsheet_api::config::{AuthArgs, DatabaseArgs, DatabaseUrl, HttpArgs, LimitsArgs, ServeArgs};
 use tearsheet_api::startup::Application;
 use tokio::sync::oneshot;
 
@@ -98,6 +98,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         demo: false,
         auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
         http: HttpArgs::default(),
+        limits: LimitsArgs::default(),
         db: DatabaseArgs {
             database_url: Some(DatabaseUrl::new(database_url)),
             data_dir: PathBuf::from("unused"),
@@ -134,10 +135,15 @@ pub struct TestSchema {
 impl TestSchema {
     pub async fn new(db: &TestDb) -> Self {
         let args = serve_args(&db.url);
-        let pools =
-            tearsheet_api::db::Pools::connect(&DatabaseUrl::new(db.url.clone()), &args.db).await.expect("pools");
+        let pools = tearsheet_api::db::Pools::connect(
+            &DatabaseUrl::new(db.url.clone()),
+            &args.db,
+            args.limits.statement_timeout(),
+        )
+        .await
+        .expect("pools");
         let state = tearsheet_api::state::AppState { pools: pools.clone() };
-        TestSchema { schema: tearsheet_api::graphql::build_schema(state), pools }
+        TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default()), pools }
     }
 
     pub async fn execute(&self, query: &str, variables: Value) -> Value {

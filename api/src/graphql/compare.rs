@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::limits::page_cost;
 use super::runs::{BacktestRun, BacktestRunFilter, BacktestRunOrder};
 use super::scalars::{parse_run_id, run_id};
 use crate::error::ApiError;
@@ -90,6 +91,7 @@ pub struct CompareQuery;
 #[Object]
 impl CompareQuery {
     /// Side-by-side comparison of 1 to 10 runs (duplicate ids count once).
+    #[graphql(complexity = "ids.len().clamp(1, MAX_COMPARED) * child_complexity")]
     async fn compare_backtest_runs(
         &self,
         ctx: &Context<'_>,
@@ -125,6 +127,7 @@ impl CompareQuery {
 
     /// Offset pagination for page-number interfaces; page is 1-based; pageSize 1 to 100;
     /// page * pageSize may not exceed 10000 (use `backtestRuns` cursors to go deeper).
+    #[graphql(complexity = "page_cost(Some(page_size)) * child_complexity")]
     async fn backtest_runs_page(
         &self,
         ctx: &Context<'_>,

@@ -1,16 +1,23 @@
 //! Codes for the errors async-graphql reports without one: a document that does not parse
-//! (`GRAPHQL_PARSE_FAILED`) and one that is not valid against the schema or its variables
-//! (`GRAPHQL_VALIDATION_FAILED`), the codes Apollo's servers use. Every error a client sees
-//! then has `extensions.code`.
+//! (`GRAPHQL_PARSE_FAILED`), one that is not valid against the schema or its variables
+//! (`GRAPHQL_VALIDATION_FAILED`), the codes Apollo's servers use, and an argument or
+//! variable that does not coerce when a field is resolved (`BAD_USER_INPUT`: async-graphql
+//! parses scalars such as `DateTime` and `Decimal` there, not in validation). Every error
+//! a client sees then has `extensions.code`.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Variables};
 
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+
+/// async-graphql's messages for input that does not coerce while resolving.
+const INPUT_ERRORS: [&str; 3] = ["Failed to parse ", "Variable ", "Invalid value for argument"];
 
 #[derive(Default)]
 pub struct RequestErrorCodes;
@@ -29,6 +36,24 @@ fn with_code(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
+/// The parser's message without the copy of the offending source line it includes: a
+/// query of one 10 MB line would come back as a 10 MB error. What is left is the position
+/// (also in `locations`) and what was expected.
+fn without_snippet(message: &str) -> String {
+    const MAX: usize = 500;
+    if !message.contains('|') {
+        return message.chars().take(MAX).collect();
+    }
+    let kept: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter_map(|line| line.strip_prefix("-->").or_else(|| line.strip_prefix("= ")))
+        .map(str::trim)
+        .collect();
+    let text = if kept.is_empty() { "the query does not parse".to_owned() } else { kept.join(": ") };
+    text.chars().take(MAX).collect()
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestErrorCodes {
     async fn parse_query(
@@ -38,7 +63,10 @@ impl Extension for RequestErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, PARSE_FAILED))
+        next.run(ctx, query, variables).await.map_err(|mut e| {
+            e.message = without_snippet(&e.message);
+            with_code(e, PARSE_FAILED)
+        })
     }
 
     async fn validation(
@@ -47,5 +75,40 @@ impl Extension for RequestErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|errors| errors.into_iter().map(|e| with_code(e, VALIDATION_FAILED)).collect())
+    }
+
+    /// Errors raised while resolving: ours carry codes; async-graphql's own coercion
+    /// errors are the client's input; anything else without a code is a bug.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        for error in &mut response.errors {
+            if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+                continue;
+            }
+            let input = INPUT_ERRORS.iter().any(|prefix| error.message.starts_with(prefix));
+            if !input {
+                tracing::error!(message = %error.message, path = ?error.path, "an error without a code");
+            }
+            let code = if input { "BAD_USER_INPUT" } else { "INTERNAL_SERVER_ERROR" };
+            *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parse_errors_do_not_echo_the_query() {
+        let line = format!("{{ {} ", "x ".repeat(10_000));
+        let error = async_graphql::parser::parse_query(&line).expect_err("unclosed");
+        let message = super::without_snippet(&error.to_string());
+        assert!(message.len() < 200 && message.contains("1:"), "{message}");
+        assert!(!message.contains("x x x"), "{message}");
     }
 }

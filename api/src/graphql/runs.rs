@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tearsheet_entity::{RunStatus as DbRunStatus, backtest_run};
 
+use super::limits::page_cost;
 use super::loaders::Loaders;
 use super::metrics::PerformanceMetrics;
 use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
@@ -112,6 +113,7 @@ impl BacktestRun {
         Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.flatten().map(BacktestRun))
     }
     /// Re-runs of this run, newest first.
+    #[graphql(complexity = "page_cost(first.or(last)) * child_complexity")]
     async fn reruns(
         &self,
         ctx: &Context<'_>,
@@ -232,6 +234,7 @@ impl RunQuery {
     /// Relay cursor connection. Default order: CREATED_AT DESC. At most 100 per page
     /// (default 20). Give `first`/`after` to page forwards or `last`/`before` backwards.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first.or(last)) * child_complexity")]
     async fn backtest_runs(
         &self,
         ctx: &Context<'_>,

@@ -17,9 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-/// The largest request body. 16 MiB fits a batch of 1000 runs with 5 KB configs.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
 /// Codes of request errors that neither the parser nor the validator (see
 /// `graphql::request_errors`) gave one: refused requests, unknown operation names, an
 /// automatic persisted query the server does not hold (Apollo's clients then send the text).
@@ -94,6 +91,10 @@ impl Refusal {
         Refusal { status, error: Box::new(code_error(ServerError::new(message, None), code)) }
     }
 
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", message)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Refusal::new(StatusCode::BAD_REQUEST, BAD_REQUEST, message)
     }
@@ -124,6 +125,15 @@ impl Refusal {
 fn code_error(mut error: ServerError, code: &str) -> ServerError {
     error.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", code);
     error
+}
+
+/// A request that ran past `--request-timeout-ms`.
+pub fn timed_out(timeout: std::time::Duration) -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "TIMEOUT",
+        format!("the request took longer than {} ms and was stopped; try a smaller request", timeout.as_millis()),
+    )
 }
 
 pub fn not_acceptable() -> Refusal {
@@ -170,12 +180,12 @@ impl Params {
     }
 }
 
-/// A POST: the body must be JSON (`application/json`), at most [`MAX_BODY_BYTES`].
+/// A POST: the body must be JSON (`application/json`), at most `max_body` bytes.
 ///
 /// Anything else is refused with 415 before the body is read. That includes the types a
 /// browser sends cross-site without asking the server first (`text/plain`, form types):
 /// refusing them is the CSRF protection Apollo Router applies.
-pub async fn decode_post(headers: &HeaderMap, body: Body) -> Result<async_graphql::Request, Refusal> {
+pub async fn decode_post(headers: &HeaderMap, body: Body, max_body: usize) -> Result<async_graphql::Request, Refusal> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let mut parts = content_type.split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -200,14 +210,14 @@ pub async fn decode_post(headers: &HeaderMap, body: Body) -> Result<async_graphq
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            format!("the request body is larger than {max_body} bytes (--max-body-bytes)"),
         )
     };
     let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|len| len > max_body as u64) {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+    let bytes: Bytes = axum::body::to_bytes(body, max_body).await.map_err(|e| {
         // Over the limit, or the client went away mid-body.
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
             too_large()
@@ -258,11 +268,7 @@ pub fn decode_get(raw_query: Option<&str>) -> Result<async_graphql::Request, Ref
     };
     let request = params.into_request()?;
     if is_mutation(&request) {
-        return Err(Refusal::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "mutations must be sent by POST; GET is for queries only",
-        ));
+        return Err(Refusal::method_not_allowed("mutations must be sent by POST; GET is for queries only"));
     }
     Ok(request)
 }

@@ -244,3 +244,84 @@ async fn a_stale_postmaster_pid_does_not_block_the_start() {
     served.child.wait().await.expect("exit");
     assert_no_postgres_left(&pgdata, Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn logs_carry_a_request_id_per_request_and_never_tokens_variables_or_passwords() {
+    let db = tearsheet_tests::TestDb::migrated().await;
+    // The test cluster trusts local connections: a password in the URL is accepted and
+    // ignored, which is what this test needs to see it kept out of the logs.
+    let url = match db.url.split_once("://") {
+        Some((scheme, rest)) if !rest.split('@').next().unwrap_or_default().contains(':') && rest.contains('@') => {
+            let (user, host) = rest.split_once('@').expect("user@host");
+            format!("{scheme}://{user}:pw-hunter2-secret@{host}")
+        }
+        _ => db.url.clone(),
+    };
+    let token = "token-never-logged-0123456789";
+    let mut child = Command::new(tearsheet_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-migrate", "--write-token", token])
+        .env("DATABASE_URL", &url)
+        .env("TEARSHEET_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tearsheet");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = log_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = log_rx.recv().await {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
+                return rest.split('/').next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+
+    let client = reqwest::Client::new();
+    let record = "mutation($input: RecordBacktestRunInput!) { recordBacktestRun(input: $input) { id } }";
+    let input = crate::support::run_input(json!({ "strategyName": "variable-never-logged" }));
+    let response = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .header("x-request-id", "req-from-the-gateway-42")
+        .json(&json!({ "query": record, "variables": { "input": input } }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-from-the-gateway-42"));
+    assert!(response.json::<serde_json::Value>().await.expect("json").get("errors").is_none());
+    let response = client
+        .get(format!(
+            "http://{addr}/graphql?query=%7B__typename%7D&variables=%7B%22k%22%3A%22get-variable-never-logged%22%7D"
+        ))
+        .send()
+        .await
+        .expect("GET");
+    let generated = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert!(generated.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{generated:?}");
+
+    signal(child.id().expect("pid"), "-TERM");
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(500), log_rx.recv()).await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("req-from-the-gateway-42"), "the request id is in the log:\n{log}");
+    assert!(log.contains(generated.as_deref().unwrap_or("?")), "the generated id is in the log:\n{log}");
+    for secret in [token, "variable-never-logged", "get-variable-never-logged", "pw-hunter2-secret"] {
+        assert!(!log.contains(secret), "{secret} leaked into the log:\n{log}");
+    }
+}

@@ -48,12 +48,14 @@ async fn request_errors_are_400_without_data_for_the_new_media_type_and_200_for_
         assert_eq!(status, 400, "{body}: {response}");
         assert!(content_type.starts_with(GRAPHQL_RESPONSE), "{content_type}");
         assert!(response.get("data").is_none(), "a request error has no data: {response}");
-        assert_eq!(error_codes(&response), [code], "{body}: {response}");
+        let codes = error_codes(&response);
+        assert!(!codes.is_empty() && codes.iter().all(|c| c == code), "{body}: {response}");
 
         let (status, content_type, response) = post(&app, Some("application/json"), body.clone()).await;
         assert_eq!(status, 200, "{body}: {response}");
         assert!(content_type.starts_with("application/json"), "{content_type}");
-        assert_eq!(error_codes(&response), [code]);
+        let codes = error_codes(&response);
+        assert!(!codes.is_empty() && codes.iter().all(|c| c == code), "{body}: {response}");
     }
     // An executed request is 200 under both; with no Accept, JSON.
     let (status, content_type, response) = post(&app, None, json!({ "query": "{ __typename }" })).await;
