@@ -10,6 +10,7 @@
 //! | `TEARSHEET_DB_CONNECT_RETRY_SECS` | `--db-connect-retry-secs` | `30` | keep retrying an unreachable database at start for this long |
 //! | `TEARSHEET_WRITE_TOKENS` | `--write-token` | (generated, printed) | bearer tokens that may write, comma-separated |
 //! | `TEARSHEET_READ_TOKENS` | `--read-token` | (reads open) | bearer tokens that may read, comma-separated |
+//! | `TEARSHEET_SHUTDOWN_GRACE_SECS` | `--shutdown-grace-secs` | `30` | how long in-flight requests may finish after SIGTERM |
 //! | `TEARSHEET_CORS_ORIGINS` | `--cors-origin` | (none) | browser origins allowed to call the API, comma-separated; `*` for any |
 //! | `TEARSHEET_MAX_DEPTH` | `--max-depth` | `16` | deepest field nesting of a query |
 //! | `TEARSHEET_MAX_COMPLEXITY` | `--max-complexity` | `20000` | highest query complexity |
@@ -90,6 +91,11 @@ pub struct ServeArgs {
     /// When the database holds no runs, fill it with a few hundred synthetic runs first.
     #[arg(long)]
     pub demo: bool,
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish (seconds);
+    /// new connections are refused at once, and requests still running after this are
+    /// dropped.
+    #[arg(long, env = "TEARSHEET_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]

@@ -193,6 +193,13 @@ impl ClusterSpec {
     }
 }
 
+/// How [`Cluster::stop_server`] stops the server (`pg_ctl stop --mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    Fast,
+    Immediate,
+}
+
 /// A running cluster. Dropping it (or calling [`Cluster::stop`]) stops the server.
 #[derive(Debug)]
 pub struct Cluster {
@@ -391,6 +398,21 @@ impl Cluster {
             .spawn()
             .inspect_err(|e| tracing::warn!(error = %e, "could not start the PostgreSQL watchdog"))
             .ok()
+    }
+
+    /// Stops the server but keeps the cluster, to start it again with [`Cluster::start_server`]:
+    /// fault tests use it for PostgreSQL going away under load (`StopMode::Immediate` is a
+    /// crash as far as clients can tell: no checkpoint, recovery at the next start).
+    pub fn stop_server(&self, mode: StopMode) -> Result<()> {
+        self.pg_ctl_stop(match mode {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        })
+    }
+
+    /// Starts the server of a cluster stopped with [`Cluster::stop_server`].
+    pub fn start_server(&self) -> Result<()> {
+        self.pg_ctl_start()
     }
 
     /// Stops the server (fast mode: open sessions are ended, then a clean shutdown).

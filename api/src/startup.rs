@@ -35,6 +35,7 @@ pub struct Application {
     router: axum::Router,
     pools: Pools,
     provisioned: Provisioned,
+    grace: std::time::Duration,
 }
 
 impl Application {
@@ -75,19 +76,43 @@ impl Application {
         );
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
-        Ok(Application { listener, router, pools, provisioned })
+        let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+        Ok(Application { listener, router, pools, provisioned, grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the
-    /// pools and stops the embedded cluster (if any).
+    /// Serves until `shutdown` completes; then refuses new connections, lets in-flight
+    /// requests finish for up to the grace period, closes the pools and stops the embedded
+    /// cluster (if any).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
-        let Application { listener, router, pools, provisioned } = self;
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
-        pools.close().await;
+        let Application { listener, router, pools, provisioned, grace } = self;
+        let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
+        let signalled = async move {
+            shutdown.await;
+            let _ = begun_tx.send(());
+        };
+        let serve = axum::serve(listener, router).with_graceful_shutdown(signalled);
+        let grace_over = async move {
+            if begun_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve.into_future() => served,
+            () = grace_over => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over: dropping the requests still running");
+                Ok(())
+            }
+        };
+        // sqlx waits for every connection to come back; one still held by a request the
+        // grace period dropped never would.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), pools.close()).await.is_err() {
+            tracing::warn!("closing the database pools timed out: connections still in use are dropped");
+        }
         if let Some(mut cluster) = provisioned.cluster {
             tokio::task::spawn_blocking(move || cluster.stop())
                 .await

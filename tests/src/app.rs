@@ -77,6 +77,14 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("request")
     }
 
+    /// Sends the shutdown signal (as SIGTERM would) without waiting; [`stop`](Self::stop)
+    /// then waits for the server to finish.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Stops the server and waits until it has shut down.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -96,6 +104,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         no_migrate: true,
         demo: false,
+        shutdown_grace_secs: 5,
         auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
         http: HttpArgs::default(),
         limits: LimitsArgs::default(),

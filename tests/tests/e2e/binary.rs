@@ -258,37 +258,8 @@ async fn logs_carry_a_request_id_per_request_and_never_tokens_variables_or_passw
         _ => db.url.clone(),
     };
     let token = "token-never-logged-0123456789";
-    let mut child = Command::new(tearsheet_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-migrate", "--write-token", token])
-        .env("DATABASE_URL", &url)
-        .env("TEARSHEET_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tearsheet");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let _ = log_tx.send(line);
-        }
-    });
-    let mut log = String::new();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = log_rx.recv().await {
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
-                return rest.split('/').next().map(str::to_owned);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+    let (mut child, addr, mut log_rx, mut log) =
+        serve_on(&url, &["--write-token", token], &[("TEARSHEET_LOG", "debug")]).await;
 
     let client = reqwest::Client::new();
     let record = "mutation($input: RecordBacktestRunInput!) { recordBacktestRun(input: $input) { id } }";
@@ -324,4 +295,70 @@ async fn logs_carry_a_request_id_per_request_and_never_tokens_variables_or_passw
     for secret in [token, "variable-never-logged", "get-variable-never-logged", "pw-hunter2-secret"] {
         assert!(!log.contains(secret), "{secret} leaked into the log:\n{log}");
     }
+}
+
+/// `tearsheet serve` on `url` (already migrated) with `args` and `env`: the child, its
+/// address, its stderr lines as they come, and the log up to the address line.
+async fn serve_on(
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>, String) {
+    let mut child = Command::new(tearsheet_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-migrate"])
+        .args(args)
+        .env("DATABASE_URL", url)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tearsheet");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = log_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = log_rx.recv().await {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
+                return rest.split('/').next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+    (child, addr, log_rx, log)
+}
+
+#[tokio::test]
+async fn on_sigterm_requests_running_past_the_grace_period_are_dropped_and_the_process_exits() {
+    let db = tearsheet_tests::TestDb::migrated().await;
+    let (mut child, addr, _log_rx, _log) =
+        serve_on(&db.url, &["--shutdown-grace-secs", "1", "--statement-timeout-ms", "0"], &[]).await;
+    let release = crate::faults::lock_runs(&db).await;
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .json(&json!({ "query": "{ backtestRuns(first: 1) { nodes { id } } }" }))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    signal(child.id().expect("pid"), "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exited").expect("status");
+    let took = started.elapsed();
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "exited after {took:?}");
+    assert!(in_flight.await.expect("task").is_err(), "the request still running was cut off");
+    drop(release);
 }

@@ -6,6 +6,7 @@ mod batching;
 mod binary;
 mod clients;
 mod comparing;
+mod faults;
 mod hostile;
 mod http;
 mod limits;
