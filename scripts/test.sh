@@ -51,6 +51,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
+echo "==> fuzzing (scripts/fuzz.sh: every decoder of untrusted input, 20 s each)"
+scripts/fuzz.sh 20
+
 # One closing line over every test binary, so the summary is not a crate's "0 passed".
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,6 +1,6 @@
 //! HTTP: the routes, and what surrounds the GraphQL executor (CORS, compression, tracing).
 
-mod endpoint;
+pub(crate) mod endpoint;
 mod graphiql;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod fuzzing;
 pub mod graphql;
 pub mod http;
 pub mod progress;

@@ -6,6 +6,7 @@ mod bulk;
 mod cluster;
 mod literal;
 mod load;
+mod mixed;
 mod patterns;
 mod server;
 
@@ -54,6 +55,12 @@ struct Args {
     /// Also write the report (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The load test instead of the benchmark: every pattern and single-run writes at
+    /// once, one wrk each (a quarter of the connections write), for --seconds after a
+    /// 10-second warm-up; reports each operation's latencies and errors, and the server's
+    /// memory before and after. E.g. `--load --seconds 60 --connections 64`.
+    #[arg(long)]
+    load: bool,
 }
 
 const TOKEN: &str = "bench-write-token-0123456789abcdef";
@@ -82,6 +89,17 @@ async fn main() {
     let bin_dir = tearsheet_api::embedded_pg::find_bin_dir().expect("PostgreSQL binaries");
     let load = load::Load { connections: args.connections, threads: 2, seconds: args.seconds };
     let client = reqwest::Client::new();
+    if args.load {
+        let report = load_test(&args, &dir, db, &server, &patterns, bench_db.seed_seconds).await;
+        println!("{report}");
+        if let Some(out) = &args.out {
+            std::fs::write(out, &report).expect("write report");
+        }
+        drop(server);
+        drop(bench_db);
+        clean_up(&args, &dir);
+        return;
+    }
 
     let mut rows = Vec::new();
     for pattern in &patterns {
@@ -175,13 +193,93 @@ async fn main() {
     }
     drop(server);
     drop(bench_db);
-    // A directory of our own making goes with the run (the cluster's data is already
-    // gone with the cluster); a given one, or `--keep`, stays for a look at the logs.
+    clean_up(&args, &dir);
+}
+
+/// A directory of our own making goes with the run (the cluster's data is already gone
+/// with the cluster); a given one, or `--keep`, stays for a look at the logs.
+fn clean_up(args: &Args, dir: &std::path::Path) {
     if args.dir.is_none() && !args.keep {
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     } else {
         eprintln!("scripts, request bodies and the server's log are in {}", dir.display());
     }
+}
+
+/// The load test: a warm-up, then the measured run; the table, memory, and whether every
+/// acknowledged write is stored.
+async fn load_test(
+    args: &Args,
+    dir: &std::path::Path,
+    db: &sea_orm::DatabaseConnection,
+    server: &server::Server,
+    patterns: &[patterns::Pattern],
+    seed_seconds: f64,
+) -> String {
+    eprintln!("load: 10 s warm-up");
+    mixed::run(dir, &server.base_url, TOKEN, patterns, args.connections, 10, 1);
+    let before_rows = count_runs(db).await;
+    let (rss_before, _) = server.rss_kib();
+    eprintln!("load: {} s at {} connections", args.seconds, args.connections);
+    let operations = mixed::run(dir, &server.base_url, TOKEN, patterns, args.connections, args.seconds, 2);
+    let (rss_after, rss_peak) = server.rss_kib();
+    let stored = count_runs(db).await - before_rows;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "{} runs (seeded in {seed_seconds:.0} s), {} connections for {} s after a 10 s warm-up, PostgreSQL {}\n",
+        args.runs,
+        args.connections,
+        args.seconds,
+        server_version(db).await
+    );
+    let _ = writeln!(report, "| operation | requests | req/s | p50 ms | p99 ms | errors |");
+    let _ = writeln!(report, "|---|---:|---:|---:|---:|---:|");
+    for op in &operations {
+        let _ = writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            op.name, op.requests, op.per_second, op.p50_ms, op.p99_ms, op.errors
+        );
+    }
+    let total: u64 = operations.iter().map(|o| o.requests).sum();
+    let errors: u64 = operations.iter().map(|o| o.errors).sum();
+    let writes = operations.last().map_or(0, |w| w.requests - w.errors);
+    // wrk abandons the requests in flight when its time is up: those writes may commit
+    // unacknowledged, at most one per writing connection.
+    let writers = i64::from((args.connections / 4).max(1));
+    let verdict = if stored >= writes as i64 && stored - writes as i64 <= writers {
+        "every acknowledged write is stored"
+    } else {
+        "ACKNOWLEDGED WRITES ARE MISSING"
+    };
+    let _ = writeln!(
+        report,
+        "\nAll: {total} requests ({:.0}/s), {errors} errors. Writes acknowledged: {writes}; runs stored: {stored} \
+         ({verdict}; the {} more were in flight on the {writers} writing connections when the load stopped).",
+        total as f64 / f64::from(args.seconds),
+        stored - writes as i64
+    );
+    let _ = writeln!(
+        report,
+        "\nServer memory: RSS {:.1} MiB after the warm-up, {:.1} MiB after the run (peak {:.1} MiB).",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        rss_peak as f64 / 1024.0
+    );
+    report
+}
+
+async fn count_runs(db: &sea_orm::DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FROM backtest_runs",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    row.try_get_by_index(0).expect("count")
 }
 
 /// Statements the server sent since the last reset (pg_stat_statements), not counting the

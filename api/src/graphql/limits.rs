@@ -67,7 +67,7 @@ impl Limits {
         if self.introspection { builder } else { builder.disable_introspection() }
     }
 
-    fn check_document(&self, document: &ExecutableDocument) -> ServerResult<()> {
+    pub fn check_document(&self, document: &ExecutableDocument) -> ServerResult<()> {
         let aliases = count_aliases(document);
         if aliases > self.max_aliases {
             return Err(limit_error(

@@ -87,6 +87,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// The HTTP status this refusal is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Refusal { status, error: Box::new(code_error(ServerError::new(message, None), code)) }
     }
@@ -225,12 +230,17 @@ pub async fn decode_post(headers: &HeaderMap, body: Body, max_body: usize) -> Re
             Refusal::bad_request(format!("could not read the request body: {e}"))
         }
     })?;
+    decode_json_body(&bytes)
+}
+
+/// A POST's body, read: one GraphQL request as a JSON object.
+pub fn decode_json_body(bytes: &[u8]) -> Result<async_graphql::Request, Refusal> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Refusal::bad_request(
             "batched requests (a JSON array) are not supported: send one request per POST",
         ));
     }
-    let params: Params = serde_json::from_slice(&bytes)
+    let params: Params = serde_json::from_slice(bytes)
         .map_err(|e| Refusal::bad_request(format!("the body is not a GraphQL request in JSON: {e}")))?;
     params.into_request()
 }
