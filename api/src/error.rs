@@ -116,6 +116,17 @@ impl From<DbErr> for ApiError {
             Some("22003") => ApiError::bad_request("a numeric value is too large for its column"),
             // A NUL character in text or JSON, which PostgreSQL cannot store.
             Some("22021" | "22P05") => ApiError::bad_request("text must not contain the NUL character (\\u0000)"),
+            // An SQL/JSON path the client sent (`filter.configPath`) that PostgreSQL cannot
+            // parse: the only jsonpath text any statement carries is the client's.
+            Some("42601" | "22P02" | "2203A" | "2203B" | "2203C" | "22033" | "22032" | "22038")
+                if server_error(&err).is_some_and(|e| e.message().contains("jsonpath")) =>
+            {
+                let reason = server_error(&err).map(|e| e.message().to_owned()).unwrap_or_default();
+                ApiError::bad_input(
+                    "filter.configPath",
+                    format!("filter.configPath is not a valid SQL/JSON path: {reason}"),
+                )
+            }
             // query_canceled: the statement timeout (or an administrator's cancel).
             Some("57014") => ApiError::Timeout(err),
             // Trouble with the server rather than the request: connection exceptions (08),

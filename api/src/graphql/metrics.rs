@@ -1,12 +1,56 @@
 //! `PerformanceMetrics`, and its input.
 
-use async_graphql::{InputObject, Object};
+use async_graphql::{Enum, InputObject, Object};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use tearsheet_entity::performance_metrics;
 
 use crate::error::{ApiError, Result};
+use crate::store::metrics::{Metric, MetricRange};
 use crate::store::record::NewMetrics;
+
+/// A metric that filters, groups and objectives can name.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MetricField {
+    TotalReturn,
+    Cagr,
+    SharpeRatio,
+    SortinoRatio,
+    MaxDrawdown,
+    Volatility,
+    WinRate,
+    ProfitFactor,
+}
+
+impl From<MetricField> for Metric {
+    fn from(field: MetricField) -> Self {
+        match field {
+            MetricField::TotalReturn => Metric::TotalReturn,
+            MetricField::Cagr => Metric::Cagr,
+            MetricField::SharpeRatio => Metric::SharpeRatio,
+            MetricField::SortinoRatio => Metric::SortinoRatio,
+            MetricField::MaxDrawdown => Metric::MaxDrawdown,
+            MetricField::Volatility => Metric::Volatility,
+            MetricField::WinRate => Metric::WinRate,
+            MetricField::ProfitFactor => Metric::ProfitFactor,
+        }
+    }
+}
+
+/// Both bounds inclusive; a run without the metric never matches.
+#[derive(InputObject, Clone, Copy, Debug)]
+#[graphql(name = "MetricRange")]
+pub struct MetricRangeInput {
+    pub metric: MetricField,
+    pub gte: Option<f64>,
+    pub lte: Option<f64>,
+}
+
+impl From<MetricRangeInput> for MetricRange {
+    fn from(range: MetricRangeInput) -> Self {
+        MetricRange { metric: range.metric.into(), gte: range.gte, lte: range.lte }
+    }
+}
 
 pub struct PerformanceMetrics(pub performance_metrics::Model);
 

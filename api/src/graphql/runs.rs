@@ -7,10 +7,11 @@ use tearsheet_entity::{RunStatus as DbRunStatus, backtest_run};
 
 use super::limits::page_cost;
 use super::loaders::Loaders;
-use super::metrics::PerformanceMetrics;
+use super::metrics::{MetricRangeInput, PerformanceMetrics};
 use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, parse_run_id, run_id};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::query::{Direction, Filter, Order, OrderField};
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,26 @@ impl BacktestRun {
         let args = ConnectionArgs { first, after, last, before };
         pagination::connection(ctx, filter, Order::default(), args).await
     }
+    /// The chain of original runs, nearest first.
+    async fn ancestors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
+        let db = &ctx.data::<AppState>()?.pools.read;
+        let runs = crate::store::runs::ancestors(db, self.0.id).await.map_err(ApiError::from)?;
+        Ok(runs.into_iter().map(BacktestRun).collect())
+    }
+    /// Every re-run of this run, of its re-runs and so on, newest first.
+    #[graphql(complexity = "page_cost(first.or(last)) * child_complexity")]
+    async fn descendants(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<BacktestRunConnection> {
+        let filter = Filter { descendants_of: Some(self.0.id), ..Filter::default() };
+        let args = ConnectionArgs { first, after, last, before };
+        pagination::connection(ctx, filter, Order::default(), args).await
+    }
     /// Null when the run recorded no metrics (e.g. it failed).
     async fn metrics(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PerformanceMetrics>> {
         Ok(ctx.data::<Loaders>()?.metrics.load_one(self.0.id).await?.flatten().map(PerformanceMetrics))
@@ -188,6 +209,12 @@ pub struct BacktestRunFilter {
     pub config: Option<Json<serde_json::Value>>,
     /// Only re-runs of this run.
     pub original_run_id: Option<ID>,
+    /// An SQL/JSON path predicate on the config, e.g. `$.fast_period < 20 &&
+    /// $.risk_management.stop_loss == 0.02`. Equality chains use the config's GIN index;
+    /// other predicates are checked on the rows the page reads (see docs/design.md).
+    pub config_path: Option<String>,
+    /// Every range must hold.
+    pub metrics: Option<Vec<MetricRangeInput>>,
 }
 
 impl BacktestRunFilter {
@@ -210,6 +237,9 @@ impl BacktestRunFilter {
                 .map(|id| parse_run_id("filter.originalRunId", id))
                 .transpose()?,
             config: self.config.map(|Json(v)| v),
+            config_path: self.config_path,
+            metric_ranges: self.metrics.unwrap_or_default().into_iter().map(Into::into).collect(),
+            descendants_of: None,
         })
     }
 }

@@ -7,6 +7,55 @@ use uuid::Uuid;
 use super::query::Sql;
 use super::stmt;
 
+/// A metric a filter, a group or an objective can name: a numeric column of
+/// `performance_metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    TotalReturn,
+    Cagr,
+    SharpeRatio,
+    SortinoRatio,
+    MaxDrawdown,
+    Volatility,
+    WinRate,
+    ProfitFactor,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::TotalReturn,
+        Metric::Cagr,
+        Metric::SharpeRatio,
+        Metric::SortinoRatio,
+        Metric::MaxDrawdown,
+        Metric::Volatility,
+        Metric::WinRate,
+        Metric::ProfitFactor,
+    ];
+
+    /// The column (spliced into SQL: constants only).
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::TotalReturn => "total_return",
+            Metric::Cagr => "cagr",
+            Metric::SharpeRatio => "sharpe_ratio",
+            Metric::SortinoRatio => "sortino_ratio",
+            Metric::MaxDrawdown => "max_drawdown",
+            Metric::Volatility => "volatility",
+            Metric::WinRate => "win_rate",
+            Metric::ProfitFactor => "profit_factor",
+        }
+    }
+}
+
+/// Both bounds inclusive; a run without the metric never matches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricRange {
+    pub metric: Metric,
+    pub gte: Option<f64>,
+    pub lte: Option<f64>,
+}
+
 pub const METRICS_COLUMNS: &str = "id, backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \
      max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, profit_factor, \
      avg_win_amount, avg_loss_amount";

@@ -132,6 +132,16 @@ pub struct Filter {
     pub original_run_id: Option<Uuid>,
     /// Must be a JSON object (checked by the caller): `config_snapshot @> $n`.
     pub config: Option<serde_json::Value>,
+    /// An SQL/JSON path predicate: `config_snapshot @@ $n::jsonpath`. PostgreSQL parses
+    /// it (an invalid one is the client's error, see `error`). The GIN `jsonb_path_ops`
+    /// index serves `@@` only for equality chains (`$.a.b == 1`); other predicates are
+    /// checked on the rows the rest of the query reads, and the page stays bounded by
+    /// its LIMIT on an ordered index.
+    pub config_path: Option<String>,
+    /// Every range must hold: one `EXISTS` on `performance_metrics`.
+    pub metric_ranges: Vec<super::metrics::MetricRange>,
+    /// Only runs descended from this run through `original_run_id`, at any depth.
+    pub descendants_of: Option<Uuid>,
 }
 
 /// SQL text with numbered parameters, built up piece by piece. Values are always bound,
@@ -178,6 +188,39 @@ impl Filter {
         }
         if let Some(id) = self.original_run_id {
             sql.push(" AND r.original_run_id = ").bind(id);
+        }
+        if let Some(path) = &self.config_path {
+            sql.push(" AND r.config_snapshot @@ ").bind(path.clone()).push("::jsonpath");
+        }
+        if !self.metric_ranges.is_empty() {
+            // Numeric bounds cast to numeric, the columns' type, so the metric indexes
+            // apply (a float8 comparison would cast the column instead).
+            sql.push(" AND EXISTS (SELECT 1 FROM performance_metrics m WHERE m.backtest_run_id = r.id");
+            for range in &self.metric_ranges {
+                let column = range.metric.column();
+                if range.gte.is_none() && range.lte.is_none() {
+                    sql.push(&format!(" AND m.{column} IS NOT NULL"));
+                }
+                if let Some(v) = range.gte {
+                    sql.push(&format!(" AND m.{column} >= ")).bind(v).push("::numeric");
+                }
+                if let Some(v) = range.lte {
+                    sql.push(&format!(" AND m.{column} <= ")).bind(v).push("::numeric");
+                }
+            }
+            sql.push(")");
+        }
+        if let Some(root) = self.descendants_of {
+            // UNION, not UNION ALL: a run already found is not followed again, so a cycle
+            // in the lineage (possible only through direct SQL) ends the recursion; the
+            // run itself is never its own descendant.
+            sql.push(
+                " AND r.id IN (WITH RECURSIVE d(id) AS (SELECT id FROM backtest_runs WHERE original_run_id = ",
+            )
+            .bind(root)
+            .push(" UNION SELECT b.id FROM backtest_runs b JOIN d ON b.original_run_id = d.id) SELECT id FROM d WHERE id <> ")
+            .bind(root)
+            .push(")");
         }
         if let Some(config) = &self.config {
             let (hot, rest) = split_hot_keys(config);

@@ -23,6 +23,35 @@ pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, s
 /// read without its config. (`NULL` would not decode into the model's non-null field.)
 pub const NO_CONFIG: &str = "'null'::jsonb AS config_snapshot";
 
+/// How far `ancestors` follows a chain of re-runs.
+pub const MAX_LINEAGE: u32 = 10_000;
+
+/// `ancestors`' statement: one recursive CTE up the `original_run_id` chain. PostgreSQL's
+/// `CYCLE` clause stops at a run already on the path (a cycle can only be made by direct
+/// SQL, but must not loop), and the run itself is never its own ancestor.
+pub fn ancestors_sql(id: Uuid) -> Sql {
+    Sql {
+        text: format!(
+            "WITH RECURSIVE chain(id, depth) AS ( \
+               SELECT original_run_id, 1 FROM backtest_runs WHERE id = $1 AND original_run_id IS NOT NULL \
+               UNION ALL \
+               SELECT b.original_run_id, c.depth + 1 FROM chain c JOIN backtest_runs b ON b.id = c.id \
+               WHERE b.original_run_id IS NOT NULL AND c.depth < {MAX_LINEAGE} \
+             ) CYCLE id SET is_cycle USING path \
+             SELECT {RUN_COLUMNS_R} FROM chain c JOIN backtest_runs r ON r.id = c.id \
+             WHERE NOT c.is_cycle AND c.id <> $1 ORDER BY c.depth"
+        ),
+        values: vec![id.into()],
+    }
+}
+
+/// The chain of original runs of `id`, nearest first.
+pub async fn ancestors(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<backtest_run::Model>, DbErr> {
+    let Sql { text, values } = ancestors_sql(id);
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter().map(|row| run_at(row, 0)).collect()
+}
+
 /// `by_ids`'s statement (the plan tests explain it).
 pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
     Sql {

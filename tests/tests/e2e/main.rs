@@ -15,6 +15,7 @@ mod oracle;
 mod plans;
 mod reading;
 mod recording;
+mod research;
 mod schema_file;
 mod seeding;
 mod support;
