@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod documents;
+pub mod duplicates;
 pub mod federation;
 pub mod limits;
 pub mod loaders;
@@ -18,7 +19,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(runs::RunQuery, compare::CompareQuery, federation::FederationQuery);
+pub struct Query(runs::RunQuery, compare::CompareQuery, duplicates::DuplicateQuery, federation::FederationQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(record::RecordMutation);

@@ -41,6 +41,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub error_message: Option<String>,
     pub original_run_id: Option<Uuid>,
+    /// Hash of the run's inputs, computed by PostgreSQL (a generated column: never written).
+    pub config_hash: Uuid,
     #[sea_orm(
         self_ref,
         relation_enum = "OriginalRun",

@@ -13,6 +13,7 @@ mod m0004_indexes_phase3;
 mod m0005_index_lineage;
 mod m0006_config_keys_and_toast;
 mod m0007_gin_pending_list;
+mod m0008_config_hash;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_index_lineage::Migration),
             Box::new(m0006_config_keys_and_toast::Migration),
             Box::new(m0007_gin_pending_list::Migration),
+            Box::new(m0008_config_hash::Migration),
         ]
     }
 }

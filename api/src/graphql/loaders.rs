@@ -26,6 +26,8 @@ use crate::store;
 pub struct Loaders {
     pub runs: DataLoader<RunLoader, HashMapCache>,
     pub metrics: DataLoader<MetricsLoader, HashMapCache>,
+    /// Runs by config hash (`equivalentRuns`).
+    pub equivalents: DataLoader<EquivalentsLoader, HashMapCache>,
     /// For the queries `prefetch` and `load_runs` send themselves.
     read: DatabaseConnection,
 }
@@ -35,6 +37,7 @@ impl Loaders {
         Loaders {
             runs: DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default()),
             metrics: DataLoader::with_cache(MetricsLoader(read.clone()), tokio::spawn, HashMapCache::default()),
+            equivalents: DataLoader::with_cache(EquivalentsLoader(read.clone()), tokio::spawn, HashMapCache::default()),
             read: read.clone(),
         }
     }
@@ -111,6 +114,24 @@ impl Loader<Uuid> for RunLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = store::runs::by_ids(&self.0, keys).await.map_err(ApiError::from)?;
         Ok(with_absences(keys, rows.into_iter().map(|r| (r.id, r))))
+    }
+}
+
+/// The newest runs with a config hash (at most `MAX_EQUIVALENT` + 1), newest first; every
+/// hash asked for gets an entry.
+pub struct EquivalentsLoader(DatabaseConnection);
+
+impl Loader<Uuid> for EquivalentsLoader {
+    type Value = Vec<backtest_run::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = store::runs::by_config_hashes(&self.0, keys).await.map_err(ApiError::from)?;
+        let mut by_hash: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for run in rows {
+            by_hash.entry(run.config_hash).or_default().push(run);
+        }
+        Ok(by_hash)
     }
 }
 

@@ -127,6 +127,17 @@ impl BacktestRun {
         let args = ConnectionArgs { first, after, last, before };
         pagination::connection(ctx, filter, Order::default(), args).await
     }
+    /// Hash of the run's inputs: canonical config, instrument, date range, data source and
+    /// strategy. Equal inputs, equal hash.
+    async fn config_hash(&self) -> String {
+        self.0.config_hash.simple().to_string()
+    }
+    /// Other runs with the same configHash, newest first (at most 100).
+    async fn equivalent_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
+        let runs = ctx.data::<Loaders>()?.equivalents.load_one(self.0.config_hash).await?.unwrap_or_default();
+        let max = crate::store::runs::MAX_EQUIVALENT as usize;
+        Ok(runs.into_iter().filter(|r| r.id != self.0.id).take(max).map(BacktestRun).collect())
+    }
     /// The chain of original runs, nearest first.
     async fn ancestors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
         let db = &ctx.data::<AppState>()?.pools.read;

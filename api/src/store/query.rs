@@ -25,7 +25,7 @@ use uuid::Uuid;
 /// Columns of `backtest_runs` qualified with the alias `r`.
 pub const RUN_COLUMNS_R: &str = "r.id, r.created_at, r.completed_at, r.duration_seconds, r.status, r.strategy_name, \
      r.strategy_type, r.instrument_symbol, r.date_range_start, r.date_range_end, r.initial_capital, r.data_source, \
-     r.config_snapshot, r.error_message, r.original_run_id";
+     r.config_snapshot, r.error_message, r.original_run_id, r.config_hash";
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OrderField {

@@ -28,7 +28,7 @@ use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use super::metrics::METRICS_COLUMNS;
-use super::runs::{NO_CONFIG, RUN_COLUMNS};
+use super::runs::{INSERT_COLUMNS, NO_CONFIG, RUN_COLUMNS};
 use super::stmt;
 
 /// A validated run, ready to store.
@@ -298,8 +298,8 @@ pub async fn insert(
         Configs::Omit => RUN_COLUMNS.replace("config_snapshot", NO_CONFIG),
     };
     let sql = format!(
-        "INSERT INTO backtest_runs ({RUN_COLUMNS}) \
-         SELECT {RUN_COLUMNS} FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
+        "INSERT INTO backtest_runs ({INSERT_COLUMNS}) \
+         SELECT {INSERT_COLUMNS} FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
            completed_at timestamptz, duration_seconds integer, status varchar, strategy_name varchar, \
            strategy_type varchar, instrument_symbol varchar, date_range_start date, date_range_end date, \
            initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \

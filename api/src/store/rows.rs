@@ -10,7 +10,7 @@ use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 /// How many columns `RUN_COLUMNS` (and `RUN_COLUMNS_R`) has.
-pub const RUN_WIDTH: usize = 15;
+pub const RUN_WIDTH: usize = 16;
 
 /// The run whose `RUN_COLUMNS` start at column `at`.
 pub fn run_at(row: &QueryResult, at: usize) -> Result<backtest_run::Model, DbErr> {
@@ -31,6 +31,7 @@ pub fn run_at(row: &QueryResult, at: usize) -> Result<backtest_run::Model, DbErr
         config_snapshot: row.try_get_by_index(at + 12)?,
         error_message: row.try_get_by_index(at + 13)?,
         original_run_id: row.try_get_by_index(at + 14)?,
+        config_hash: row.try_get_by_index(at + 15)?,
     })
 }
 

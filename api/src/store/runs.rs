@@ -13,15 +13,94 @@ use super::query::{
 use super::rows::{RUN_WIDTH, metrics_at, run_at};
 use super::stmt;
 
-/// Every column of `backtest_runs`, in table order.
-pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, status, strategy_name, \
+/// The columns a write gives: every column of `backtest_runs` but the generated one.
+pub const INSERT_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, status, strategy_name, \
      strategy_type, instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, \
      config_snapshot, error_message, original_run_id";
+
+/// Every column of `backtest_runs`, in table order (read by position: `rows::run_at`).
+pub const RUN_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, status, strategy_name, \
+     strategy_type, instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, \
+     config_snapshot, error_message, original_run_id, config_hash";
 
 /// What a statement reads in place of `config_snapshot` when nobody will show the
 /// configs: JSON null, which no stored config is (configs are objects), marks the row as
 /// read without its config. (`NULL` would not decode into the model's non-null field.)
 pub const NO_CONFIG: &str = "'null'::jsonb AS config_snapshot";
+
+/// At most this many runs per hash for `equivalentRuns`, and per set for `duplicateRunSets`.
+pub const MAX_EQUIVALENT: i64 = 100;
+
+/// `by_config_hashes`' statement: for each hash, its newest runs (one more than
+/// [`MAX_EQUIVALENT`], since the asking run is among them), by the config-hash index.
+pub fn by_config_hashes_sql(hashes: &[Uuid]) -> Sql {
+    Sql {
+        text: format!(
+            "SELECT {RUN_COLUMNS_R} FROM unnest($1::uuid[]) AS h(hash) \
+             CROSS JOIN LATERAL (SELECT * FROM backtest_runs b WHERE b.config_hash = h.hash \
+                                 ORDER BY b.created_at DESC, b.id DESC LIMIT {}) r",
+            MAX_EQUIVALENT + 1
+        ),
+        values: vec![hashes.to_vec().into()],
+    }
+}
+
+/// The newest runs with each of these config hashes, newest first within a hash.
+pub async fn by_config_hashes(db: &impl ConnectionTrait, hashes: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
+    let Sql { text, values } = by_config_hashes_sql(hashes);
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter().map(|row| run_at(row, 0)).collect()
+}
+
+/// Runs with the same inputs: a config hash, the ids (newest first, at most
+/// [`MAX_EQUIVALENT`]), and the spread of their Sharpe ratios.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DuplicateSet {
+    pub config_hash: Uuid,
+    pub run_ids: Vec<Uuid>,
+    pub sharpe_spread: Option<Decimal>,
+}
+
+/// `duplicate_sets`' statement. Two phases in one statement: the hashes held by two or
+/// more of the filtered runs (a group count over the config-hash index, no join), then
+/// only those runs joined with their metrics and aggregated. Aggregating every run with
+/// its metrics first took 3× as long (179 against 59 ms at 100,000 runs).
+pub fn duplicate_sets_sql(filter: &Filter, limit: u64) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("WITH dup AS (SELECT r.config_hash FROM backtest_runs r WHERE TRUE");
+    filter.push_conditions(&mut sql);
+    sql.push(&format!(
+        " GROUP BY r.config_hash HAVING count(*) >= 2) \
+         SELECT r.config_hash, max(pm.sharpe_ratio) - min(pm.sharpe_ratio) AS spread, \
+           (array_agg(r.id ORDER BY r.created_at DESC, r.id DESC))[1:{MAX_EQUIVALENT}] AS ids \
+         FROM dup JOIN backtest_runs r ON r.config_hash = dup.config_hash \
+         LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE"
+    ));
+    filter.push_conditions(&mut sql);
+    sql.push(" GROUP BY r.config_hash HAVING count(*) >= 2 ORDER BY spread DESC NULLS LAST, r.config_hash LIMIT ")
+        .bind(limit as i64);
+    sql
+}
+
+/// Sets of two or more runs (among those `filter` selects) with the same inputs, largest
+/// Sharpe spread first (sets without two Sharpe ratios last).
+pub async fn duplicate_sets(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    limit: u64,
+) -> Result<Vec<DuplicateSet>, DbErr> {
+    let Sql { text, values } = duplicate_sets_sql(filter, limit);
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DuplicateSet {
+                config_hash: row.try_get_by_index(0)?,
+                sharpe_spread: row.try_get_by_index(1)?,
+                run_ids: row.try_get_by_index(2)?,
+            })
+        })
+        .collect()
+}
 
 /// How far `ancestors` follows a chain of re-runs.
 pub const MAX_LINEAGE: u32 = 10_000;

@@ -121,16 +121,18 @@ fn chunk_sql() -> String {
            FROM roots
          ),
          padding AS MATERIALIZED (
-           -- 256 blocks of 12-74 parameters, a third numbers and two thirds 67-character
+           -- Config numbers are written as clients write them, without trailing zeros
+           -- (trim_scale): `config_hash` (m0008) then skips its number normalisation.
+           -- 256 blocks of 13-75 parameters, a third numbers and two thirds 67-character
            -- strings (feature lists, notes): what pads a config to 1-5 KB. Long strings
            -- rather than many small numbers keep the GIN index at ~60 entries per config.
            SELECT b, jsonb_object_agg('param_' || lpad(k::text, 2, '0'),
                CASE WHEN k % 3 = 0
-                 THEN to_jsonb(round(((hashint8extended(b * 100 + k, $1::bigint) & 1048575) / 1000.0), 3))
+                 THEN to_jsonb(trim_scale(round(((hashint8extended(b * 100 + k, $1::bigint) & 1048575) / 1000.0), 3)))
                  ELSE to_jsonb('fs_' || md5((b * 100 + k)::text || $1::bigint::text)
                                      || md5((b * 100 + k)::text || 'x' || $1::bigint::text))
                END) AS block
-           FROM generate_series(0, 255) AS b, generate_series(1, 12 + (b * 37) % 63) AS k
+           FROM generate_series(0, 255) AS b, generate_series(1, 13 + (b * 37) % 63) AS k
            GROUP BY b
          ),
          runs AS (
@@ -150,12 +152,12 @@ fn chunk_sql() -> String {
              jsonb_build_object(
                'fast_period', 5 + hc % 46,
                'slow_period', 55 + hc / 46 % 150,
-               'signal_threshold', round(hc / 6900 % 500 / 10000.0, 4),
+               'signal_threshold', trim_scale(round(hc / 6900 % 500 / 10000.0, 4)),
                'timeframe', (ARRAY['1m', '5m', '1h', '1d'])[1 + hc / 13 % 4],
                'commission', 0.001,
                'risk_management', jsonb_build_object(
-                 'stop_loss', round(0.01 + hc / 17 % 40 / 1000.0, 3),
-                 'take_profit', round(0.02 + hc / 19 % 100 / 1000.0, 3),
+                 'stop_loss', trim_scale(round(0.01 + hc / 17 % 40 / 1000.0, 3)),
+                 'take_profit', trim_scale(round(0.02 + hc / 19 % 100 / 1000.0, 3)),
                  'max_position_size', 100 * (1 + hc / 23 % 50)),
                'instruments', jsonb_build_array(({symbols})[1 + hc % 50], ({symbols})[1 + hc / 29 % 50]),
                'seed', c,

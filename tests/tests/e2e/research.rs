@@ -244,3 +244,111 @@ async fn lineage_follows_a_chain_of_25_both_ways_and_survives_a_cycle() {
     let all = descendants(&app, uuid(5)).await;
     assert_eq!(all.len(), 26, "the whole cycle but the run itself, plus 30 and 31: {all:?}");
 }
+
+#[tokio::test]
+async fn equal_inputs_share_a_config_hash_whatever_the_key_order_or_number_spelling() {
+    let app = TestApp::spawn().await;
+    let base = json!({ "fast_period": 10, "risk": { "stop": 1.5, "take": 2 }, "tags": ["a", "b"] });
+    // The same inputs spelled differently: keys reordered, 1.5 as 1.50, 2 as 2.0.
+    let respelled: Value =
+        serde_json::from_str(r#"{"tags": ["a", "b"], "risk": {"take": 2.0, "stop": 1.50}, "fast_period": 10}"#)
+            .expect("json");
+    let variants = [
+        (0, base.clone(), "AAPL", "2020-01-01"),
+        (1, respelled, "AAPL", "2020-01-01"),
+        (2, base.clone(), "MSFT", "2020-01-01"),
+        (3, base.clone(), "AAPL", "2020-01-02"),
+        (4, json!({ "fast_period": 10, "risk": { "stop": 1.5, "take": 2 }, "tags": ["b", "a"] }), "AAPL", "2020-01-01"),
+        (5, base.clone(), "AAPL", "2020-01-01"),
+    ];
+    let inputs: Vec<Value> = variants
+        .iter()
+        .map(|(i, config, instrument, start)| {
+            run_input(json!({ "id": uuid(*i), "createdAt": created(*i), "config": config,
+                              "instrumentSymbol": instrument, "dateRangeStart": start }))
+        })
+        .collect();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let data =
+        app.data("{ backtestRuns(first: 10) { nodes { id configHash equivalentRuns { id } } } }", json!({})).await;
+    let nodes = data["backtestRuns"]["nodes"].as_array().expect("nodes");
+    let hash = |i: usize| nodes.iter().find(|n| n["id"] == uuid(i)).map(|n| n["configHash"].clone()).expect("run");
+    assert!(hash(0).as_str().is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit())), "{}", hash(0));
+    assert_eq!(hash(0), hash(1), "same inputs, spelled differently");
+    assert_eq!(hash(0), hash(5));
+    for other in [2, 3, 4] {
+        assert_ne!(hash(0), hash(other), "run {other} has other inputs");
+    }
+    let equivalents = |i: usize| -> Vec<Value> {
+        nodes.iter().find(|n| n["id"] == uuid(i)).expect("run")["equivalentRuns"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect()
+    };
+    assert_eq!(equivalents(0), vec![json!(uuid(5)), json!(uuid(1))], "the others, newest first");
+    assert_eq!(equivalents(2), Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn duplicate_run_sets_are_ordered_by_sharpe_spread_like_the_oracle() {
+    let app = TestApp::spawn().await;
+    // Set k (k = 0..6) has k + 2 runs of the same inputs; Sharpe varies by k within a set
+    // (set 0: all equal; set 5: one run without metrics), plus 10 runs with unique inputs.
+    let mut inputs = Vec::new();
+    let mut n = 0;
+    let mut expected: Vec<(Option<f64>, String, usize)> = Vec::new();
+    for k in 0..6usize {
+        let mut sharpes = Vec::new();
+        for j in 0..k + 2 {
+            let sharpe = 1.0 + (k * j) as f64 / 10.0;
+            let mut input = run_input(json!({ "id": uuid(n), "createdAt": created(n), "config": { "set": k },
+                                               "strategyName": if k % 2 == 0 { "Even" } else { "Odd" } }));
+            if !(k == 5 && j == 0) {
+                input["metrics"] = json!({ "sharpeRatio": sharpe });
+                sharpes.push(sharpe);
+            }
+            inputs.push(input);
+            n += 1;
+        }
+        let spread =
+            sharpes.iter().copied().fold(f64::MIN, f64::max) - sharpes.iter().copied().fold(f64::MAX, f64::min);
+        expected.push((Some(spread), format!("set {k}"), k + 2));
+    }
+    for u in 0..10 {
+        inputs.push(run_input(json!({ "id": uuid(n), "createdAt": created(n), "config": { "unique": u } })));
+        n += 1;
+    }
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let query = "query($f: BacktestRunFilter) { duplicateRunSets(filter: $f, first: 100) {
+        configHash sharpeSpread runs { id config } } }";
+    let data = app.data(query, json!({})).await;
+    let sets = data["duplicateRunSets"].as_array().expect("sets");
+    assert_eq!(sets.len(), 6, "only sets of two or more: {sets:#?}");
+    expected.sort_by(|a, b| b.0.unwrap_or(f64::MIN).total_cmp(&a.0.unwrap_or(f64::MIN)));
+    let spreads: Vec<f64> = sets.iter().map(|s| s["sharpeSpread"].as_f64().expect("spread")).collect();
+    let want: Vec<f64> = expected.iter().map(|e| e.0.expect("spread")).collect();
+    for (got, want) in spreads.iter().zip(&want) {
+        assert!((got - want).abs() < 1e-9, "spreads {spreads:?}, expected {want:?}");
+    }
+    for set in sets {
+        let runs = set["runs"].as_array().expect("runs");
+        let k = runs[0]["config"]["set"].as_u64().expect("set") as usize;
+        assert_eq!(runs.len(), k + 2, "set {k} whole");
+        assert!(runs.iter().all(|r| r["config"]["set"] == json!(k)), "one set's runs");
+        let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().expect("id")).collect();
+        let mut newest_first = ids.clone();
+        newest_first.sort_by(|a, b| b.cmp(a));
+        assert_eq!(ids, newest_first, "newest first (ids grow with createdAt here)");
+    }
+    // A filter applies before grouping: only the odd sets (1, 3, 5).
+    let data = app.data(query, json!({ "f": { "strategyName": "Odd" } })).await;
+    let sets: Vec<u64> = data["duplicateRunSets"]
+        .as_array()
+        .expect("sets")
+        .iter()
+        .map(|s| s["runs"][0]["config"]["set"].as_u64().expect("set"))
+        .collect();
+    assert_eq!(sets, vec![5, 3, 1], "by spread: {sets:?}");
+}
