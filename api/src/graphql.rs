@@ -4,6 +4,7 @@ pub mod compare;
 pub mod documents;
 pub mod duplicates;
 pub mod federation;
+pub mod groups;
 pub mod limits;
 pub mod loaders;
 pub mod metrics;
@@ -19,7 +20,13 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(runs::RunQuery, compare::CompareQuery, duplicates::DuplicateQuery, federation::FederationQuery);
+pub struct Query(
+    runs::RunQuery,
+    compare::CompareQuery,
+    duplicates::DuplicateQuery,
+    groups::GroupQuery,
+    federation::FederationQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(record::RecordMutation);

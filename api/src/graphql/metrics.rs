@@ -37,6 +37,21 @@ impl From<MetricField> for Metric {
     }
 }
 
+impl From<Metric> for MetricField {
+    fn from(metric: Metric) -> Self {
+        match metric {
+            Metric::TotalReturn => MetricField::TotalReturn,
+            Metric::Cagr => MetricField::Cagr,
+            Metric::SharpeRatio => MetricField::SharpeRatio,
+            Metric::SortinoRatio => MetricField::SortinoRatio,
+            Metric::MaxDrawdown => MetricField::MaxDrawdown,
+            Metric::Volatility => MetricField::Volatility,
+            Metric::WinRate => MetricField::WinRate,
+            Metric::ProfitFactor => MetricField::ProfitFactor,
+        }
+    }
+}
+
 /// Both bounds inclusive; a run without the metric never matches.
 #[derive(InputObject, Clone, Copy, Debug)]
 #[graphql(name = "MetricRange")]

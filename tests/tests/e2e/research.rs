@@ -352,3 +352,154 @@ async fn duplicate_run_sets_are_ordered_by_sharpe_spread_like_the_oracle() {
         .collect();
     assert_eq!(sets, vec![5, 3, 1], "by spread: {sets:?}");
 }
+
+/// 48 runs for grouping: strategies A/B, `fast_period` 10/20, six seeds, two stop losses;
+/// every 5th failed (no metrics), every 7th without a Sharpe ratio.
+fn group_inputs() -> Vec<Value> {
+    (0..48)
+        .map(|i| {
+            let (fast, stop) = ([10, 20][i % 2], [0.01, 0.02][i / 24]);
+            let config = json!({ "fast_period": fast, "seed": i % 6, "risk": { "stop": stop } });
+            let mut input = run_input(json!({
+                "id": uuid(i), "createdAt": created(i),
+                "strategyName": if i % 3 == 0 { "A" } else { "B" },
+                "config": config,
+            }));
+            if i % 5 == 4 {
+                input["status"] = json!("FAILED");
+                input["errorMessage"] = json!("boom");
+            } else {
+                let mut metrics =
+                    json!({ "maxDrawdown": ((i * 7) % 30) as f64 / 100.0, "totalReturn": (i % 11) as f64 / 10.0 });
+                if i % 7 != 3 {
+                    metrics["sharpeRatio"] = json!(((i * 13) % 40) as f64 / 10.0 - 1.0);
+                }
+                input["metrics"] = metrics;
+            }
+            input
+        })
+        .collect()
+}
+
+/// count, mean, sample stddev, min, median (interpolated), max.
+fn summary(values: &mut [f64]) -> (usize, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return (0, None, None, None, None, None);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let stddev = (n > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+    let pos = 0.5 * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let median = values[lo] + (pos - lo as f64) * (values[hi] - values[lo]);
+    (n, Some(mean), stddev, Some(values[0]), Some(median), Some(values[n - 1]))
+}
+
+fn close(a: Option<f64>, b: &Value) -> bool {
+    match (a, b.as_f64()) {
+        (None, None) => b.is_null(),
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn run_groups_compute_every_statistic_like_the_oracle() {
+    let app = TestApp::spawn().await;
+    let inputs = group_inputs();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let query = "query($g: RunGrouping!, $o: RunGroupOrder, $f: BacktestRunFilter) {
+        runGroups(groupBy: $g, orderBy: $o, filter: $f) {
+            key runCount successRate
+            metrics(only: [SHARPE_RATIO, MAX_DRAWDOWN]) { metric count mean stddev min median max }
+            bestSharpe: best(metric: SHARPE_RATIO) { id }
+            bestDrawdown: best(metric: MAX_DRAWDOWN) { id } } }";
+    let grouping = json!({ "keys": ["STRATEGY_NAME"], "configPaths": [["risk", "stop"]] });
+    let data = app.data(query, json!({ "g": grouping })).await;
+    let groups = data["runGroups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 4, "A/B x two stop losses: {groups:#?}");
+    let counts: Vec<u64> = groups.iter().map(|g| g["runCount"].as_u64().expect("n")).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "largest first: {counts:?}");
+    for group in groups {
+        let (strategy, stop) = (group["key"]["strategyName"].clone(), group["key"]["risk.stop"].clone());
+        let members: Vec<&Value> =
+            inputs.iter().filter(|i| i["strategyName"] == strategy && i["config"]["risk"]["stop"] == stop).collect();
+        assert_eq!(group["runCount"].as_u64(), Some(members.len() as u64), "{strategy} {stop}");
+        let successes = members.iter().filter(|i| i["status"] == "SUCCESS").count() as f64;
+        assert!(close(Some(successes / members.len() as f64), &group["successRate"]), "{group}");
+        let summaries = group["metrics"].as_array().expect("metrics");
+        assert_eq!(summaries.len(), 2, "only the metrics asked for");
+        for (summary_json, (name, field)) in
+            summaries.iter().zip([("SHARPE_RATIO", "sharpeRatio"), ("MAX_DRAWDOWN", "maxDrawdown")])
+        {
+            assert_eq!(summary_json["metric"], name);
+            let mut values: Vec<f64> = members.iter().filter_map(|i| metric(i, field)).collect();
+            let (n, mean, stddev, min, median, max) = summary(&mut values);
+            assert_eq!(summary_json["count"].as_u64(), Some(n as u64), "{name} {summary_json}");
+            for (want, key) in [(mean, "mean"), (stddev, "stddev"), (min, "min"), (median, "median"), (max, "max")] {
+                assert!(
+                    close(want, &summary_json[key]),
+                    "{strategy} {stop} {name} {key}: want {want:?}, got {summary_json}"
+                );
+            }
+        }
+        // Best: highest Sharpe, lowest drawdown; ties to the smallest id.
+        let best = |field: &str, lower: bool| -> Option<String> {
+            let mut scored: Vec<(f64, &str)> =
+                members.iter().filter_map(|i| metric(i, field).map(|v| (v, i["id"].as_str().expect("id")))).collect();
+            scored.sort_by(|a, b| (if lower { a.0.total_cmp(&b.0) } else { b.0.total_cmp(&a.0) }).then(a.1.cmp(b.1)));
+            scored.first().map(|(_, id)| (*id).to_owned())
+        };
+        assert_eq!(group["bestSharpe"]["id"].as_str().map(str::to_owned), best("sharpeRatio", false), "{group}");
+        assert_eq!(group["bestDrawdown"]["id"].as_str().map(str::to_owned), best("maxDrawdown", true), "{group}");
+    }
+
+    // Robustness across seeds: the config minus `seed`, ordered by mean Sharpe.
+    let order = json!({ "statistic": "MEAN", "metric": "SHARPE_RATIO", "direction": "DESC" });
+    let data = app.data(query, json!({ "g": { "configExcept": ["seed"] }, "o": order })).await;
+    let groups = data["runGroups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 4, "fast_period x stop loss: {groups:#?}");
+    let means: Vec<f64> = groups.iter().map(|g| g["metrics"][0]["mean"].as_f64().expect("mean")).collect();
+    assert!(means.windows(2).all(|w| w[0] >= w[1]), "ordered by mean Sharpe: {means:?}");
+    for group in groups {
+        let config = &group["key"]["config"];
+        assert!(config.get("seed").is_none(), "{config}");
+        let members = inputs
+            .iter()
+            .filter(|i| i["config"]["fast_period"] == config["fast_period"] && i["config"]["risk"] == config["risk"])
+            .count();
+        assert_eq!(group["runCount"].as_u64(), Some(members as u64));
+    }
+
+    // Without `only`, every metric, in MetricField's order.
+    let data = app.data("{ runGroups(groupBy: {}) { runCount metrics { metric } } }", json!({})).await;
+    let metrics: Vec<&str> = data["runGroups"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| m["metric"].as_str().expect("metric"))
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            "TOTAL_RETURN",
+            "CAGR",
+            "SHARPE_RATIO",
+            "SORTINO_RATIO",
+            "MAX_DRAWDOWN",
+            "VOLATILITY",
+            "WIN_RATE",
+            "PROFIT_FACTOR"
+        ]
+    );
+    assert_eq!(data["runGroups"][0]["runCount"].as_u64(), Some(inputs.len() as u64), "no keys: one group of all");
+
+    // A filter applies before grouping; an order needing a metric says so.
+    let data = app.data(query, json!({ "g": { "keys": ["STATUS"] }, "f": { "strategyName": "A" } })).await;
+    let total: u64 =
+        data["runGroups"].as_array().expect("groups").iter().map(|g| g["runCount"].as_u64().expect("n")).sum();
+    assert_eq!(total, inputs.iter().filter(|i| i["strategyName"] == "A").count() as u64);
+    let response = app.graphql(query, json!({ "g": {}, "o": { "statistic": "MEAN", "direction": "DESC" } })).await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+}

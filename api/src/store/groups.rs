@@ -1,0 +1,258 @@
+//! `runGroups`: runs grouped by columns, config values and "the config minus some keys",
+//! with statistics per metric, computed by PostgreSQL in one statement.
+//!
+//! The statement computes only what the selection shows: statistics for the metrics
+//! `metrics(only:)` asks for (every metric without `only`), the best run only for the
+//! metrics `best` asks for. Statistics cost: at 100,000 runs in 400 groups, all eight
+//! metrics take ~600 ms (the eight medians ~300 of them: an ordered-set aggregate sorts
+//! per group and metric), one metric ~60 ms. Medians are
+//! `percentile_cont(0.5)` (interpolated), standard deviations `stddev_samp` (n - 1).
+
+use sea_orm::{ConnectionTrait, DbErr, Value};
+use uuid::Uuid;
+
+use super::metrics::Metric;
+use super::query::{Filter, Sql};
+use super::stmt;
+
+/// Run columns to group by (spliced into SQL: constants only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupColumn {
+    StrategyName,
+    StrategyType,
+    InstrumentSymbol,
+    Status,
+    DataSource,
+}
+
+impl GroupColumn {
+    fn column(self) -> &'static str {
+        match self {
+            GroupColumn::StrategyName => "strategy_name",
+            GroupColumn::StrategyType => "strategy_type",
+            GroupColumn::InstrumentSymbol => "instrument_symbol",
+            GroupColumn::Status => "status",
+            GroupColumn::DataSource => "data_source",
+        }
+    }
+
+    /// The entry's name in a group's key (the API's field name).
+    fn key(self) -> &'static str {
+        match self {
+            GroupColumn::StrategyName => "strategyName",
+            GroupColumn::StrategyType => "strategyType",
+            GroupColumn::InstrumentSymbol => "instrumentSymbol",
+            GroupColumn::Status => "status",
+            GroupColumn::DataSource => "dataSource",
+        }
+    }
+}
+
+/// What makes runs one group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Grouping {
+    pub columns: Vec<GroupColumn>,
+    /// Values at these config paths (an absent path groups as null).
+    pub config_paths: Vec<Vec<String>>,
+    /// The whole config minus these top-level keys.
+    pub config_except: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statistic {
+    RunCount,
+    Mean,
+    Median,
+    Stddev,
+    Min,
+    Max,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupOrder {
+    pub statistic: Statistic,
+    /// Required for every statistic but `RunCount` (checked by the caller).
+    pub metric: Option<Metric>,
+    pub descending: bool,
+}
+
+/// One `runGroups` request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupSpec {
+    pub grouping: Grouping,
+    pub filter: Filter,
+    /// `None`: largest groups first.
+    pub order: Option<GroupOrder>,
+    pub limit: u64,
+    /// Compute the statistics of these metrics.
+    pub statistics: Vec<Metric>,
+    /// Find the best run for these metrics.
+    pub best: Vec<Metric>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricStats {
+    pub metric: Metric,
+    pub count: i64,
+    pub mean: Option<f64>,
+    pub stddev: Option<f64>,
+    pub min: Option<f64>,
+    pub median: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub key: serde_json::Value,
+    pub run_count: i64,
+    pub success_rate: f64,
+    /// The metrics statistics were asked for.
+    pub stats: Vec<MetricStats>,
+    /// For each metric asked for: the best run (`None`: no run of the group has it).
+    pub best: Vec<(Metric, Option<Uuid>)>,
+}
+
+/// Lower is better for these; higher for the rest.
+pub fn lower_is_better(metric: Metric) -> bool {
+    matches!(metric, Metric::MaxDrawdown | Metric::Volatility)
+}
+
+fn aggregate(statistic: Statistic, metric: Option<Metric>) -> String {
+    let c = format!("pm.{}::float8", metric.unwrap_or(Metric::SharpeRatio).column());
+    match statistic {
+        Statistic::RunCount => "count(*)".to_owned(),
+        Statistic::Mean => format!("avg({c})"),
+        Statistic::Median => format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {c})"),
+        Statistic::Stddev => format!("stddev_samp({c})"),
+        Statistic::Min => format!("min({c})"),
+        Statistic::Max => format!("max({c})"),
+    }
+}
+
+/// The grouping expressions, in key order, each with its entry name in the key.
+fn key_parts(grouping: &Grouping, sql: &mut Sql) -> Vec<(String, KeyKind)> {
+    let mut parts = Vec::new();
+    let mut first = true;
+    let mut comma = |sql: &mut Sql| {
+        if !first {
+            sql.push(", ");
+        }
+        first = false;
+    };
+    for column in &grouping.columns {
+        comma(sql);
+        sql.push(&format!("r.{}", column.column()));
+        parts.push((column.key().to_owned(), KeyKind::Text));
+    }
+    for path in &grouping.config_paths {
+        comma(sql);
+        sql.push("r.config_snapshot #> ").bind(Value::from(path.clone())).push("::text[]");
+        parts.push((path.join("."), KeyKind::Json));
+    }
+    if let Some(except) = &grouping.config_except {
+        comma(sql);
+        sql.push("r.config_snapshot - ").bind(Value::from(except.clone())).push("::text[]");
+        parts.push(("config".to_owned(), KeyKind::Json));
+    }
+    parts
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a grouping expression's value is read.
+pub enum KeyKind {
+    Text,
+    Json,
+}
+
+/// The statement: one aggregate over the filtered runs joined with their metrics, grouped
+/// by the plain expressions (grouping by a `jsonb_build_object` of them cost 3× as much:
+/// the key object is built here, from the grouped values). Metrics are cast to float8
+/// before aggregating: numeric aggregates are several times slower, and the API returns
+/// floats anyway.
+pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    let parts = key_parts(&spec.grouping, &mut sql);
+    if !parts.is_empty() {
+        sql.push(", ");
+    }
+    sql.push("count(*) AS runs, avg((r.status = 'success')::int)::float8 AS success_rate");
+    for metric in &spec.statistics {
+        {
+            let c = format!("pm.{}::float8", metric.column());
+            sql.push(&format!(
+                ", count({c}), avg({c}), stddev_samp({c}), min({c}), \
+                 percentile_cont(0.5) WITHIN GROUP (ORDER BY {c}), max({c})"
+            ));
+        }
+    }
+    for metric in &spec.best {
+        let c = format!("pm.{}", metric.column());
+        let direction = if lower_is_better(*metric) { "ASC" } else { "DESC" };
+        sql.push(&format!(", (array_agg(r.id ORDER BY {c} {direction}, r.id) FILTER (WHERE {c} IS NOT NULL))[1]"));
+    }
+    sql.push(" FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE");
+    spec.filter.push_conditions(&mut sql);
+    let positions: Vec<String> = (1..=parts.len()).map(|i| i.to_string()).collect();
+    if !positions.is_empty() {
+        sql.push(&format!(" GROUP BY {}", positions.join(", ")));
+    }
+    let order = match spec.order {
+        None => "count(*) DESC".to_owned(),
+        Some(o) => {
+            format!("{} {} NULLS LAST", aggregate(o.statistic, o.metric), if o.descending { "DESC" } else { "ASC" })
+        }
+    };
+    let ties: String = positions.iter().map(|p| format!(", {p}")).collect();
+    // HAVING: with no grouping keys, an empty selection would still give one row.
+    sql.push(&format!(" HAVING count(*) > 0 ORDER BY {order}{ties} LIMIT ")).bind(spec.limit as i64);
+    (sql, parts)
+}
+
+pub async fn groups(db: &impl ConnectionTrait, spec: &GroupSpec) -> Result<Vec<Group>, DbErr> {
+    let (Sql { text, values }, parts) = groups_sql(spec);
+    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let k = parts.len();
+    rows.iter()
+        .map(|row| {
+            let mut key = serde_json::Map::new();
+            for (i, (name, kind)) in parts.iter().enumerate() {
+                let value = match kind {
+                    KeyKind::Text => {
+                        row.try_get_by_index::<Option<String>>(i)?.map_or(serde_json::Value::Null, Into::into)
+                    }
+                    KeyKind::Json => row.try_get_by_index::<Option<serde_json::Value>>(i)?.unwrap_or_default(),
+                };
+                key.insert(name.clone(), value);
+            }
+            let mut at = k + 2;
+            let mut stats = Vec::new();
+            {
+                for &metric in &spec.statistics {
+                    stats.push(MetricStats {
+                        metric,
+                        count: row.try_get_by_index(at)?,
+                        mean: row.try_get_by_index(at + 1)?,
+                        stddev: row.try_get_by_index(at + 2)?,
+                        min: row.try_get_by_index(at + 3)?,
+                        median: row.try_get_by_index(at + 4)?,
+                        max: row.try_get_by_index(at + 5)?,
+                    });
+                    at += 6;
+                }
+            }
+            let mut best = Vec::new();
+            for metric in &spec.best {
+                best.push((*metric, row.try_get_by_index(at)?));
+                at += 1;
+            }
+            Ok(Group {
+                key: serde_json::Value::Object(key),
+                run_count: row.try_get_by_index(k)?,
+                success_rate: row.try_get_by_index(k + 1)?,
+                stats,
+                best,
+            })
+        })
+        .collect()
+}
