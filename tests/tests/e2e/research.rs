@@ -382,7 +382,9 @@ fn group_inputs() -> Vec<Value> {
 }
 
 /// count, mean, sample stddev, min, median (interpolated), max.
-fn summary(values: &mut [f64]) -> (usize, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+type Summary = (usize, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+
+fn summary(values: &mut [f64]) -> Summary {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
