@@ -9,6 +9,7 @@ pub mod limits;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
+pub mod pareto;
 pub mod record;
 pub mod request_errors;
 pub mod runs;
@@ -25,6 +26,7 @@ pub struct Query(
     compare::CompareQuery,
     duplicates::DuplicateQuery,
     groups::GroupQuery,
+    pareto::ParetoQuery,
     federation::FederationQuery,
 );
 

@@ -9,6 +9,7 @@
 
 pub mod groups;
 pub mod metrics;
+pub mod pareto;
 pub mod query;
 pub mod record;
 pub mod rows;

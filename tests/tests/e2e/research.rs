@@ -505,3 +505,69 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
     let response = app.graphql(query, json!({ "g": {}, "o": { "statistic": "MEAN", "direction": "DESC" } })).await;
     assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
 }
+
+#[tokio::test]
+async fn pareto_fronts_match_the_oracle_for_one_to_three_objectives() {
+    let app = TestApp::spawn().await;
+    let inputs = group_inputs();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let query = "query($o: [Objective!]!, $f: BacktestRunFilter) { paretoFront(objectives: $o, filter: $f) { id } }";
+    let cases = [
+        vec![("SHARPE_RATIO", "sharpeRatio", true)],
+        vec![("SHARPE_RATIO", "sharpeRatio", true), ("MAX_DRAWDOWN", "maxDrawdown", false)],
+        vec![("TOTAL_RETURN", "totalReturn", true), ("MAX_DRAWDOWN", "maxDrawdown", false)],
+        vec![
+            ("SHARPE_RATIO", "sharpeRatio", true),
+            ("TOTAL_RETURN", "totalReturn", true),
+            ("MAX_DRAWDOWN", "maxDrawdown", false),
+        ],
+    ];
+    for objectives in &cases {
+        for filter in [json!(null), json!({ "strategyName": "B" })] {
+            // Points oriented so that larger is better; runs lacking a metric are out.
+            let points: Vec<(Vec<f64>, String)> = inputs
+                .iter()
+                .filter(|i| filter.is_null() || i["strategyName"] == filter["strategyName"])
+                .filter_map(|i| {
+                    let values: Option<Vec<f64>> = objectives
+                        .iter()
+                        .map(|(_, field, maximize)| metric(i, field).map(|v| if *maximize { v } else { -v }))
+                        .collect();
+                    values.map(|v| (v, i["id"].as_str().expect("id").to_owned()))
+                })
+                .collect();
+            let beats =
+                |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x >= y) && a.iter().zip(b).any(|(x, y)| x > y);
+            let mut front: Vec<&(Vec<f64>, String)> =
+                points.iter().filter(|p| !points.iter().any(|q| beats(&q.0, &p.0))).collect();
+            // Best-first on each objective in turn, then by id.
+            front.sort_by(|a, b| {
+                a.0.iter()
+                    .zip(&b.0)
+                    .map(|(x, y)| y.total_cmp(x))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.1.cmp(&b.1))
+            });
+            let expected: Vec<String> = front.into_iter().map(|(_, id)| id.clone()).collect();
+            let vars = json!({
+                "o": objectives.iter().map(|(m, _, max)| json!({ "metric": m, "goal": if *max { "MAXIMIZE" } else { "MINIMIZE" } })).collect::<Vec<_>>(),
+                "f": filter,
+            });
+            let data = app.data(query, vars).await;
+            let got: Vec<String> = data["paretoFront"]
+                .as_array()
+                .expect("front")
+                .iter()
+                .map(|r| r["id"].as_str().expect("id").to_owned())
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(got, expected, "{objectives:?} with {filter}");
+        }
+    }
+    for count in [0, 5] {
+        let objectives: Vec<Value> = (0..count).map(|_| json!({ "metric": "CAGR", "goal": "MAXIMIZE" })).collect();
+        let response = app.graphql(query, json!({ "o": objectives })).await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{count} objectives: {response}");
+    }
+}
