@@ -13,12 +13,15 @@ ensure_node
 contract="contract"
 if [ -f ../shared/tools/contract-check.mjs ] && [ -f ../shared/api/contract.graphql ]; then
   contract="../shared"
-  if ! diff -q ../shared/api/contract.graphql contract/api/contract.graphql >/dev/null; then
-    echo "note: contract/api/contract.graphql differs from ../shared; refresh it (see contract/README.md)"
-  fi
+  for f in contract.graphql contract-research.graphql; do
+    if ! diff -q "../shared/api/$f" "contract/api/$f" >/dev/null; then
+      echo "note: contract/api/$f differs from ../shared; refresh it (see contract/README.md)"
+    fi
+  done
 fi
 [ -d "$contract/tools/node_modules/graphql" ] || npm ci --prefix "$contract/tools" --no-audit --no-fund --loglevel=error
-node "$contract/tools/contract-check.mjs" schema.graphql
+# The public contract and the research features' (issue 8).
+node "$contract/tools/contract-check.mjs" schema.graphql --with research
 
 echo "==> client tooling (tests/clients: Apollo Federation, graphql-http, GraphiQL, Relay)"
 # npm ci only when the lock file changed since the last install (a copy marks it).

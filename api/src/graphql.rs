@@ -6,6 +6,7 @@ pub mod duplicates;
 pub mod federation;
 pub mod groups;
 pub mod limits;
+pub mod live;
 pub mod loaders;
 pub mod metrics;
 pub mod pagination;
@@ -16,7 +17,7 @@ pub mod runs;
 pub mod scalars;
 
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::state::AppState;
 
@@ -33,15 +34,15 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(record::RecordMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 
 /// Automatic persisted queries kept (parsed documents, by hash; least recently used go).
 const PERSISTED_QUERIES: usize = 1_000;
 
 /// The schema with no state attached: enough for `tearsheet schema`. A Federation v2
 /// subgraph (see `federation`).
-pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).enable_federation()
+pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription> {
+    Schema::build(Query::default(), Mutation::default(), live::Subscription).enable_federation()
 }
 
 /// Extensions run outermost first: error codes see every parse and validation error,

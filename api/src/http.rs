@@ -5,10 +5,13 @@ mod graphiql;
 
 use std::time::Duration;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts as _, State};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -96,16 +99,64 @@ fn cors(origins: &[CorsOrigin]) -> Option<CorsLayer> {
     )
 }
 
-/// `GET /graphql`: a query in the URL, or GraphiQL for a browser that navigates here.
-async fn graphql_get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    if wants_page(&headers, query.as_deref()) {
+/// `GET /graphql`: a query in the URL, GraphiQL for a browser that navigates here, or a
+/// WebSocket for subscriptions (`graphql-transport-ws`, or the older `graphql-ws`).
+async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if parts.headers.get(UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return subscriptions(state, &mut parts).await;
+    }
+    let headers = parts.headers;
+    let query = parts.uri.query();
+    if wants_page(&headers, query) {
         return graphiql::page();
     }
     let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
-    match endpoint::decode_get(query.as_deref()) {
+    match endpoint::decode_get(query) {
         Ok(request) => execute(&state, &headers, request, media).await,
         Err(refusal) => refusal.into_response(Some(media)),
     }
+}
+
+/// The WebSocket of subscriptions. The token may come in the upgrade request's
+/// `Authorization` header or, as browsers cannot set headers on a WebSocket, in the
+/// `connection_init` payload (`{"Authorization": "Bearer …"}`); when reads need a token, a
+/// connection without one is refused at `connection_init`.
+async fn subscriptions(state: HttpState, parts: &mut axum::http::request::Parts) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let header_access = state.policy.access(&parts.headers);
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let HttpState { schema, app, policy, .. } = state;
+        GraphQLWebSocket::new(socket, schema, protocol)
+            .on_connection_init(move |payload| async move {
+                let token = ["Authorization", "authorization"]
+                    .iter()
+                    .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+                let access = match token.and_then(|t| HeaderValue::from_str(&t).ok()) {
+                    Some(value) => {
+                        let mut headers = HeaderMap::new();
+                        headers.insert(AUTHORIZATION, value);
+                        policy.access(&headers)
+                    }
+                    None => header_access,
+                };
+                if policy.reads_need_token() && !matches!(access, Access::Read | Access::Write) {
+                    return Err(async_graphql::Error::from(ApiError::access_denied(access)));
+                }
+                let mut data = async_graphql::Data::default();
+                data.insert(Loaders::new(&app.pools.read));
+                data.insert(access);
+                Ok(data)
+            })
+            .serve()
+    })
 }
 
 /// A browser's navigation: HTML accepted, and no GraphQL parameters in the URL.

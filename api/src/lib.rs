@@ -13,6 +13,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod graphql;
 pub mod http;
+pub mod live;
 pub mod progress;
 pub mod startup;
 pub mod state;

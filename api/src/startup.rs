@@ -66,7 +66,7 @@ impl Application {
                 token.expose()
             );
         }
-        let state = AppState { pools: pools.clone() };
+        let state = AppState { pools: pools.clone(), live: Some(crate::live::LiveRuns::start(&provisioned.url)) };
         let router = crate::http::router(
             graphql::build_schema(state.clone(), args.limits.graphql()),
             state,

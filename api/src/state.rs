@@ -1,8 +1,14 @@
 //! Shared state: cheap-to-clone handles, passed explicitly (no globals).
 
+use std::sync::Arc;
+
 use crate::db::Pools;
+use crate::live::LiveRuns;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pools: Pools,
+    /// Recorded runs as they commit (`None` where nothing listens, e.g. a schema built for
+    /// tests without a server: subscriptions then fail with a clear error).
+    pub live: Option<Arc<LiveRuns>>,
 }

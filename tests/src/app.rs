@@ -151,7 +151,7 @@ impl TestSchema {
         )
         .await
         .expect("pools");
-        let state = tearsheet_api::state::AppState { pools: pools.clone() };
+        let state = tearsheet_api::state::AppState { pools: pools.clone(), live: None };
         TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default()), pools }
     }
 

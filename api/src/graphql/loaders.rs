@@ -14,6 +14,8 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Lookahead};
 use sea_orm::DatabaseConnection;
@@ -23,11 +25,13 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::store;
 
+/// Cheap to clone (the loaders are shared): a subscription keeps a handle to clear them.
+#[derive(Clone)]
 pub struct Loaders {
-    pub runs: DataLoader<RunLoader, HashMapCache>,
-    pub metrics: DataLoader<MetricsLoader, HashMapCache>,
+    pub runs: Arc<DataLoader<RunLoader, HashMapCache>>,
+    pub metrics: Arc<DataLoader<MetricsLoader, HashMapCache>>,
     /// Runs by config hash (`equivalentRuns`).
-    pub equivalents: DataLoader<EquivalentsLoader, HashMapCache>,
+    pub equivalents: Arc<DataLoader<EquivalentsLoader, HashMapCache>>,
     /// For the queries `prefetch` and `load_runs` send themselves.
     read: DatabaseConnection,
 }
@@ -35,9 +39,17 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(read: &DatabaseConnection) -> Self {
         Loaders {
-            runs: DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default()),
-            metrics: DataLoader::with_cache(MetricsLoader(read.clone()), tokio::spawn, HashMapCache::default()),
-            equivalents: DataLoader::with_cache(EquivalentsLoader(read.clone()), tokio::spawn, HashMapCache::default()),
+            runs: Arc::new(DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default())),
+            metrics: Arc::new(DataLoader::with_cache(
+                MetricsLoader(read.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            )),
+            equivalents: Arc::new(DataLoader::with_cache(
+                EquivalentsLoader(read.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            )),
             read: read.clone(),
         }
     }
@@ -213,4 +225,14 @@ async fn prefetch_originals(
         loaders.fetch_metrics(in_hand_originals).await?;
     }
     Ok(())
+}
+
+impl Loaders {
+    /// Forgets every cached row: a subscription's connection lives long, and each batch of
+    /// recorded runs is read afresh.
+    pub fn clear(&self) {
+        self.runs.clear::<Uuid>();
+        self.metrics.clear::<Uuid>();
+        self.equivalents.clear::<Uuid>();
+    }
 }

@@ -309,6 +309,8 @@ pub async fn insert(
     );
     let inserted = backtest_run::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn).await?;
     let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
+    // New runs, in input order, for the live-update notification (replays are not news).
+    let new_ids: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| stored.contains_key(id)).collect();
     // Metrics go in for the runs just inserted (`stored` holds only those until replays join).
     let new_metrics: Vec<MetricsRow<'_>> = unique
         .iter()
@@ -351,7 +353,27 @@ pub async fn insert(
             }
         }
     }
+    notify(txn, &new_ids).await?;
     runs.iter().map(|r| stored.get(&r.id).cloned().ok_or(RecordError::Db(DbErr::RecordNotInserted))).collect()
+}
+
+/// The channel every server process listens on for recorded runs (`crate::live`).
+pub const RUNS_CHANNEL: &str = "tearsheet_runs_recorded";
+/// Ids per notification: 200 × 37 bytes stays under PostgreSQL's 8,000-byte payload.
+const IDS_PER_NOTIFICATION: usize = 200;
+
+/// `NOTIFY` the new runs' ids, inside the transaction: PostgreSQL delivers them when (and
+/// only if) it commits, in commit order. One statement for any batch: a notification per
+/// chunk of ids, sent in the chunks' order.
+async fn notify(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> =
+        ids.chunks(IDS_PER_NOTIFICATION).map(|c| c.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",")).collect();
+    let sql = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS p(payload, n) ORDER BY n";
+    txn.execute_raw(stmt(sql, [RUNS_CHANNEL.into(), payloads.into()])).await?;
+    Ok(())
 }
 
 fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {

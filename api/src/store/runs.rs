@@ -131,6 +131,20 @@ pub async fn ancestors(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<backte
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
+/// The runs among `ids` that `filter` selects (live updates: a subscriber's filter is
+/// applied by the same conditions as a listing's), in no particular order.
+pub async fn matching(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    filter: &Filter,
+) -> Result<Vec<backtest_run::Model>, DbErr> {
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {RUN_COLUMNS_R} FROM backtest_runs r WHERE r.id = ANY(")).bind(ids.to_vec()).push(")");
+    filter.push_conditions(&mut sql);
+    let rows = db.query_all_raw(stmt(sql.text, sql.values)).await?;
+    rows.iter().map(|row| run_at(row, 0)).collect()
+}
+
 /// `by_ids`'s statement (the plan tests explain it).
 pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
     Sql {

@@ -73,8 +73,8 @@ async fn a_batch_of_1000_is_stored_in_order_with_a_few_statements() {
         }
     }
     assert_eq!((count(&app, "backtest_runs").await, count(&app, "performance_metrics").await), (1000, 1000));
-    // BEGIN, the runs, the metrics, COMMIT (+ the original runs' lookup for the response,
-    // answered by one batched query): not a statement per run.
+    // BEGIN, the runs, the metrics, the live-update NOTIFY, COMMIT (+ the original runs'
+    // lookup for the response, answered by one batched query): not a statement per run.
     assert!(sent <= 8, "a batch of 1000 took {sent} statements:\n{}", app.db.statement_log().await.join("\n"));
 }
 

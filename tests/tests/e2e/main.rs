@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod http;
 mod limits;
+mod live;
 mod migrations;
 mod oracle;
 mod plans;
