@@ -30,15 +30,32 @@ fn literal(value: &Value) -> String {
         Value::ChronoDateTimeUtc(Some(t)) => format!("{}::timestamptz", quoted(&t.to_rfc3339())),
         Value::Uuid(Some(u)) => format!("'{u}'::uuid"),
         Value::Decimal(Some(d)) => format!("{d}::numeric"),
+        Value::Double(Some(x)) => format!("{x:?}::float8"),
         Value::Array(_, Some(items)) => {
-            let uuids: Vec<String> = items
-                .iter()
-                .map(|v| match v {
-                    Value::Uuid(Some(u)) => u.to_string(),
-                    other => panic!("only uuid arrays are inlined, got {other:?}"),
-                })
-                .collect();
-            format!("'{{{}}}'::uuid[]", uuids.join(","))
+            // Array elements in PostgreSQL's array syntax: uuids bare, texts double-quoted.
+            let (elements, kind): (Vec<String>, &str) = match items.first() {
+                Some(Value::String(_)) => (
+                    items
+                        .iter()
+                        .map(|v| match v {
+                            Value::String(Some(s)) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+                            other => panic!("mixed array: {other:?}"),
+                        })
+                        .collect(),
+                    "text[]",
+                ),
+                _ => (
+                    items
+                        .iter()
+                        .map(|v| match v {
+                            Value::Uuid(Some(u)) => u.to_string(),
+                            other => panic!("only uuid and text arrays are inlined, got {other:?}"),
+                        })
+                        .collect(),
+                    "uuid[]",
+                ),
+            };
+            format!("{}::{kind}", quoted(&format!("{{{}}}", elements.join(","))))
         }
         other => panic!("no literal form for {other:?}"),
     }

@@ -6,8 +6,10 @@ use chrono::{Duration, TimeZone as _, Utc};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use tearsheet_api::graphql::pagination::encode_cursor;
+use tearsheet_api::store::groups::{self, GroupColumn, GroupSpec, Grouping};
+use tearsheet_api::store::metrics::{Metric, MetricRange};
 use tearsheet_api::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql};
-use tearsheet_api::store::{runs, seed};
+use tearsheet_api::store::{pareto, runs, seed};
 use tearsheet_api::synthetic::{INSTRUMENTS, Rng, STRATEGIES};
 use tearsheet_entity::RunStatus;
 use uuid::Uuid;
@@ -114,12 +116,13 @@ impl<'a> Builder<'a> {
 
     pub async fn patterns(&mut self, only: &[String]) -> Vec<Pattern> {
         let mut out = Vec::new();
-        for name in NAMES {
+        for name in NAMES.into_iter().chain(RESEARCH) {
             if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
                 continue;
             }
-            let mut samples = Vec::with_capacity(SAMPLES);
-            for i in 0..SAMPLES {
+            let count = if RESEARCH.contains(&name) { SAMPLES / 10 } else { SAMPLES };
+            let mut samples = Vec::with_capacity(count);
+            for i in 0..count {
                 samples.push(self.sample(name, i).await);
             }
             out.push(Pattern { name, samples });
@@ -218,11 +221,93 @@ impl<'a> Builder<'a> {
                 l.after_row = Some((499 + self.rng.range(-5, 5)) as u64 * 20 - 1);
                 self.list(l).await
             }
+            "config path page" => {
+                let k = self.rng.range(6, 50);
+                let path = format!("$.fast_period < {k} && $.risk_management.stop_loss >= 0.02");
+                let filter = Filter { config_path: Some(path.clone()), ..Filter::default() };
+                self.list(list(filter, json!({ "configPath": path }))).await
+            }
+            "metric range page" => {
+                let low = self.rng.range(0, 20) as f64 / 10.0;
+                let range = MetricRange { metric: Metric::SharpeRatio, gte: Some(low), lte: Some(low + 0.5) };
+                let filter = Filter { metric_ranges: vec![range], ..Filter::default() };
+                let json = json!({ "metrics": [{ "metric": "SHARPE_RATIO", "gte": low, "lte": low + 0.5 }] });
+                self.list(list(filter, json)).await
+            }
+            "groups strategy x instrument" => {
+                let spec = GroupSpec {
+                    grouping: Grouping {
+                        columns: vec![GroupColumn::StrategyName, GroupColumn::InstrumentSymbol],
+                        ..Grouping::default()
+                    },
+                    filter: Filter::default(),
+                    order: None,
+                    limit: 1000,
+                    statistics: Metric::ALL.to_vec(),
+                    best: vec![Metric::SharpeRatio],
+                };
+                Sample {
+                    body: body(
+                        "{ runGroups(groupBy: { keys: [STRATEGY_NAME, INSTRUMENT_SYMBOL] }, first: 1000) { key runCount successRate \
+                           metrics { metric count mean stddev min median max } best(metric: SHARPE_RATIO) { id } } }",
+                        json!({}),
+                    ),
+                    floor: vec![groups::groups_sql(&spec).0],
+                }
+            }
+            "groups across seeds (one strategy)" => {
+                let (name, _, _) = STRATEGIES[i % STRATEGIES.len()];
+                let spec = GroupSpec {
+                    grouping: Grouping { config_except: Some(vec!["seed".into()]), ..Grouping::default() },
+                    filter: Filter { strategy_name: Some(name.into()), ..Filter::default() },
+                    order: None,
+                    limit: 100,
+                    statistics: vec![Metric::SharpeRatio],
+                    best: Vec::new(),
+                };
+                Sample {
+                    body: body(
+                        "query($s: String) { runGroups(groupBy: { configExcept: [\"seed\"] }, filter: { strategyName: $s }, first: 100) { \
+                           runCount metrics(only: [SHARPE_RATIO]) { mean stddev } } }",
+                        json!({ "s": name }),
+                    ),
+                    floor: vec![groups::groups_sql(&spec).0],
+                }
+            }
+            "pareto 2 objectives" => {
+                let objectives = [
+                    pareto::Objective { metric: Metric::SharpeRatio, maximize: true },
+                    pareto::Objective { metric: Metric::MaxDrawdown, maximize: false },
+                ];
+                Sample {
+                    body: body(
+                        "{ paretoFront(objectives: [{ metric: SHARPE_RATIO, goal: MAXIMIZE }, { metric: MAX_DRAWDOWN, goal: MINIMIZE }]) { id } }",
+                        json!({}),
+                    ),
+                    floor: vec![pareto::candidates_sql(&Filter::default(), &objectives)],
+                }
+            }
+            "duplicate sets" => Sample {
+                body: body("{ duplicateRunSets(first: 20) { configHash sharpeSpread runs { id } } }", json!({})),
+                floor: vec![runs::duplicate_sets_sql(&Filter::default(), 20)],
+            },
             other => unreachable!("unknown pattern {other}"),
         }
     }
 }
 
+/// Issue 8's research patterns: a tenth of the samples each (a run of `groups across
+/// seeds` takes seconds, and every sample is checked before the load).
+pub const RESEARCH: [&str; 6] = [
+    "config path page",
+    "metric range page",
+    "groups strategy x instrument",
+    "groups across seeds (one strategy)",
+    "pareto 2 objectives",
+    "duplicate sets",
+];
+
+/// The lookup and list patterns of issue 5; the research patterns (`RESEARCH`) run after them.
 pub const NAMES: [&str; 12] = [
     "run by id + metrics",
     "newest 20 + metrics",

@@ -219,6 +219,12 @@ impl GroupQuery {
         };
         let db = &ctx.data::<AppState>()?.pools.read;
         let found = groups::groups(db, &spec).await.map_err(ApiError::from)?;
+        // Every group's best runs in one statement (a loader would split hundreds of
+        // lookups into several batches); `best` then reads them from the cache.
+        let best: Vec<uuid::Uuid> = found.iter().flat_map(|g| g.best.iter().filter_map(|(_, id)| *id)).collect();
+        if !best.is_empty() {
+            super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best).await?;
+        }
         Ok(found.into_iter().map(RunGroup).collect())
     }
 }
