@@ -30,18 +30,8 @@ impl TestApp {
 
     /// Serves `db` with the arguments `args` makes from its URL (e.g. to set read tokens).
     pub async fn spawn_with(db: TestDb, args: impl FnOnce(&str) -> ServeArgs) -> Self {
-        let args = args(&db.url);
-        let app = Application::build(&args).await.unwrap_or_else(|e| panic!("building the app: {e}"));
-        let addr = app.local_addr();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("server error");
-        });
-        TestApp { addr, db, client: reqwest::Client::new(), shutdown: Some(tx), server: Some(server) }
+        let Served { addr, shutdown, server } = serve(&args(&db.url)).await;
+        TestApp { addr, db, client: reqwest::Client::new(), shutdown: Some(shutdown), server: Some(server) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -94,6 +84,29 @@ impl TestApp {
             server.await.expect("server task");
         }
     }
+}
+
+/// A server running in this process: its address, the signal that stops it, its task.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub shutdown: oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// Builds and runs the application with `args` until `shutdown` is sent (or dropped).
+/// For servers beside a `TestApp`: a second replica, or one on a cluster of its own.
+pub async fn serve(args: &ServeArgs) -> Served {
+    let app = Application::build(args).await.unwrap_or_else(|e| panic!("building the app: {e}"));
+    let addr = app.local_addr();
+    let (shutdown, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server error");
+    });
+    Served { addr, shutdown, server }
 }
 
 /// The write token every test app accepts (`TestApp::graphql` sends it).

@@ -167,6 +167,24 @@ impl TestDb {
         n
     }
 
+    /// Holds an exclusive lock on `backtest_runs` (from a connection of its own) until the
+    /// returned sender is dropped: a way to make the server's statements wait.
+    pub async fn lock_runs(&self) -> tokio::sync::oneshot::Sender<()> {
+        use sea_orm::TransactionTrait as _;
+        let conn = self.connect().await;
+        let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let txn = conn.begin().await.expect("begin");
+            txn.execute_unprepared("LOCK TABLE backtest_runs IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+            let _ = locked_tx.send(());
+            let _ = release_rx.await;
+            txn.rollback().await.expect("rollback");
+        });
+        locked_rx.await.expect("locked");
+        release_tx
+    }
+
     /// The full text of every statement this database has run whose text is LIKE `pattern`.
     pub async fn statements_like(&self, pattern: &str) -> Vec<String> {
         let db = connect(&self.url, 1).await;

@@ -85,29 +85,11 @@ async fn serve_embedded(data_dir: &Path) -> Served {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn tearsheet");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut log = String::new();
-    let mut token = None;
-    let addr = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = lines.next_line().await.expect("read stderr") {
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(t) = line.trim().strip_prefix("Authorization: Bearer ") {
-                token = Some(t.to_owned());
-            }
-            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
-                return rest.split('/').next().map(str::to_owned);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let token = token.unwrap_or_else(|| panic!("no generated write token was printed; the log:\n{log}"));
+    let (addr, _log_rx, log) = listening(&mut child, Duration::from_secs(120)).await;
+    let token = log
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Authorization: Bearer ").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no generated write token was printed; the log:\n{log}"));
     Served { child, addr, token }
 }
 
@@ -314,28 +296,7 @@ async fn serve_on(
         .kill_on_drop(true)
         .spawn()
         .expect("spawn tearsheet");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let _ = log_tx.send(line);
-        }
-    });
-    let mut log = String::new();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = log_rx.recv().await {
-            log.push_str(&line);
-            log.push('\n');
-            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
-                return rest.split('/').next().map(str::to_owned);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+    let (addr, log_rx, log) = listening(&mut child, Duration::from_secs(60)).await;
     (child, addr, log_rx, log)
 }
 
@@ -344,7 +305,7 @@ async fn on_sigterm_requests_running_past_the_grace_period_are_dropped_and_the_p
     let db = tearsheet_tests::TestDb::migrated().await;
     let (mut child, addr, _log_rx, _log) =
         serve_on(&db.url, &["--shutdown-grace-secs", "1", "--statement-timeout-ms", "0"], &[]).await;
-    let release = crate::faults::lock_runs(&db).await;
+    let release = db.lock_runs().await;
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
             .post(format!("http://{addr}/graphql"))
@@ -361,4 +322,36 @@ async fn on_sigterm_requests_running_past_the_grace_period_are_dropped_and_the_p
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "exited after {took:?}");
     assert!(in_flight.await.expect("task").is_err(), "the request still running was cut off");
     drop(release);
+}
+
+/// Reads the child's stderr until it says where it listens (the "GraphiQL: http://…" line):
+/// its address, the channel the later lines keep arriving on (so the pipe never fills),
+/// and the log up to that line.
+async fn listening(
+    child: &mut Child,
+    within: Duration,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>, String) {
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = log_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let addr = tokio::time::timeout(within, async {
+        while let Some(line) = log_rx.recv().await {
+            log.push_str(&line);
+            log.push('\n');
+            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
+                return rest.split('/').next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("tearsheet did not come up; its log:\n{log}"));
+    (addr, log_rx, log)
 }

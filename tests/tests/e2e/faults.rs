@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tearsheet_api::embedded_pg::{Cluster, ClusterSpec, StopMode};
-use tearsheet_api::startup::Application;
 use tearsheet_tests::app::{WRITE_TOKEN, serve_args};
 use tokio::sync::Mutex;
 
@@ -56,17 +55,9 @@ impl Rig {
         let mut args = serve_args(&cluster.url("postgres"));
         args.no_migrate = false;
         args.db.db_acquire_timeout_ms = 2_000;
-        let app = Application::build(&args).await.unwrap_or_else(|e| panic!("building the app: {e}"));
-        let base = format!("http://{}", app.local_addr());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = app
-                .run_until(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Rig { cluster, base, client: reqwest::Client::new(), _dir: dir, shutdown: Some(tx) }
+        let served = tearsheet_tests::app::serve(&args).await;
+        let base = format!("http://{}", served.addr);
+        Rig { cluster, base, client: reqwest::Client::new(), _dir: dir, shutdown: Some(served.shutdown) }
     }
 
     async fn post(&self, query: &str, variables: Value) -> Result<Value, String> {
@@ -269,23 +260,6 @@ async fn no_acknowledged_write_is_lost_when_postgresql_restarts_fast_or_crashes(
     assert_eq!(stored.len(), acknowledged.len(), "every stored run was acknowledged, once");
 }
 
-/// Holds an exclusive lock on `backtest_runs` until the returned sender is dropped.
-pub async fn lock_runs(db: &tearsheet_tests::TestDb) -> tokio::sync::oneshot::Sender<()> {
-    use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
-    let conn = db.connect().await;
-    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let txn = conn.begin().await.expect("begin");
-        txn.execute_unprepared("LOCK TABLE backtest_runs IN ACCESS EXCLUSIVE MODE").await.expect("lock");
-        let _ = locked_tx.send(());
-        let _ = release_rx.await;
-        txn.rollback().await.expect("rollback");
-    });
-    locked_rx.await.expect("locked");
-    release_tx
-}
-
 async fn spawn_app(grace_secs: u64) -> tearsheet_tests::TestApp {
     tearsheet_tests::TestApp::spawn_with(tearsheet_tests::TestDb::migrated().await, |url| {
         let mut args = serve_args(url);
@@ -299,7 +273,7 @@ async fn spawn_app(grace_secs: u64) -> tearsheet_tests::TestApp {
 async fn on_shutdown_requests_in_flight_finish_and_new_connections_are_refused() {
     let mut app = spawn_app(10).await;
     crate::support::record(&app, json!({ "strategyName": "In flight" })).await;
-    let release = lock_runs(&app.db).await;
+    let release = app.db.lock_runs().await;
     let url = app.url("/graphql");
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new().post(url).json(&json!({ "query": READ })).send().await.map(|r| r.status().as_u16())

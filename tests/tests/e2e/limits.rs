@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use tearsheet_api::config::ServeArgs;
 use tearsheet_tests::app::{error_codes, serve_args};
@@ -131,22 +131,6 @@ async fn introspection_can_be_switched_off_without_breaking_federation() {
     assert_eq!(app.data("{ __typename }", json!({})).await["__typename"], "Query");
 }
 
-/// Holds an exclusive lock on `backtest_runs` until the returned sender is dropped.
-async fn lock_runs(db: &TestDb) -> tokio::sync::oneshot::Sender<()> {
-    let conn = db.connect().await;
-    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let txn = conn.begin().await.expect("begin");
-        txn.execute_unprepared("LOCK TABLE backtest_runs IN ACCESS EXCLUSIVE MODE").await.expect("lock");
-        let _ = locked_tx.send(());
-        let _ = release_rx.await;
-        txn.rollback().await.expect("rollback");
-    });
-    locked_rx.await.expect("locked");
-    release_tx
-}
-
 /// Statements of the server (application_name tearsheet) still running or waiting in this
 /// test's database (the cluster is shared with other tests).
 async fn server_statements_running(db: &TestDb) -> i64 {
@@ -167,7 +151,7 @@ async fn server_statements_running(db: &TestDb) -> i64 {
 async fn a_slow_statement_is_cancelled_in_postgresql_at_the_statement_timeout() {
     let app = app_with(|args| args.limits.statement_timeout_ms = 300).await;
     record(&app, json!({})).await;
-    let release = lock_runs(&app.db).await;
+    let release = app.db.lock_runs().await;
     let started = Instant::now();
     let response = app.graphql("{ backtestRuns(first: 5) { nodes { id } } }", json!({})).await;
     let took = started.elapsed();
@@ -188,7 +172,7 @@ async fn a_request_past_the_request_timeout_is_answered_503() {
     })
     .await;
     record(&app, json!({})).await;
-    let release = lock_runs(&app.db).await;
+    let release = app.db.lock_runs().await;
     let (status, response) = app.graphql_as(None, "{ backtestRuns(first: 5) { nodes { id } } }", json!({})).await;
     assert_eq!((status, error_codes(&response)), (503, vec!["TIMEOUT".to_owned()]), "{response}");
     drop(release);

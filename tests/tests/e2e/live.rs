@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tearsheet_api::startup::Application;
 use tearsheet_tests::app::{WRITE_TOKEN, serve_args};
 use tearsheet_tests::{TestApp, TestDb};
 use tokio_tungstenite::tungstenite::Message;
@@ -16,18 +15,9 @@ use crate::support::run_input;
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A second server on the same database, as another replica of the service would be.
-async fn second_server(db_url: &str) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let app = Application::build(&serve_args(db_url)).await.unwrap_or_else(|e| panic!("second server: {e}"));
-    let base = format!("http://{}", app.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = app
-            .run_until(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (base, tx)
+async fn second_server(db_url: &str) -> (String, tearsheet_tests::app::Served) {
+    let served = tearsheet_tests::app::serve(&serve_args(db_url)).await;
+    (format!("http://{}", served.addr), served)
 }
 
 /// Opens a `graphql-transport-ws` connection and waits for its acknowledgement; the
