@@ -11,6 +11,7 @@
 //! | `TEARSHEET_WRITE_TOKENS` | `--write-token` | (generated, printed) | bearer tokens that may write, comma-separated |
 //! | `TEARSHEET_READ_TOKENS` | `--read-token` | (reads open) | bearer tokens that may read, comma-separated |
 //! | `TEARSHEET_SHUTDOWN_GRACE_SECS` | `--shutdown-grace-secs` | `30` | how long in-flight requests may finish after SIGTERM |
+//! | `TEARSHEET_SUBSCRIPTION_BACKLOG` | `--subscription-backlog` | `1024` | batches a subscriber may lag before it is closed |
 //! | `TEARSHEET_CORS_ORIGINS` | `--cors-origin` | (none) | browser origins allowed to call the API, comma-separated; `*` for any |
 //! | `TEARSHEET_MAX_DEPTH` | `--max-depth` | `16` | deepest field nesting of a query |
 //! | `TEARSHEET_MAX_COMPLEXITY` | `--max-complexity` | `20000` | highest query complexity |
@@ -96,6 +97,11 @@ pub struct ServeArgs {
     /// dropped.
     #[arg(long, env = "TEARSHEET_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// How many batches of recorded runs a subscriber may fall behind before its
+    /// subscription is closed with an error.
+    #[arg(long, env = "TEARSHEET_SUBSCRIPTION_BACKLOG", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub subscription_backlog: u32,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]

@@ -18,9 +18,6 @@ use uuid::Uuid;
 use crate::config::DatabaseUrl;
 use crate::store::record::RUNS_CHANNEL;
 
-/// Batches of ids a subscriber may fall behind before it is closed.
-pub const BACKLOG: usize = 1024;
-
 /// The ids of runs committed together, in input order.
 pub type Batch = Arc<Vec<Uuid>>;
 
@@ -32,9 +29,9 @@ pub struct LiveRuns {
 
 impl LiveRuns {
     /// Starts listening (in the background: a database that is not reachable yet is
-    /// retried).
-    pub fn start(url: &DatabaseUrl) -> Arc<LiveRuns> {
-        let (tx, _) = broadcast::channel(BACKLOG);
+    /// retried). `backlog`: batches a subscriber may fall behind.
+    pub fn start(url: &DatabaseUrl, backlog: usize) -> Arc<LiveRuns> {
+        let (tx, _) = broadcast::channel(backlog.max(1));
         let url = url.expose().to_owned();
         let sender = tx.clone();
         let task = tokio::spawn(async move { listen(&url, &sender).await });

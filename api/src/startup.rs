@@ -66,7 +66,10 @@ impl Application {
                 token.expose()
             );
         }
-        let state = AppState { pools: pools.clone(), live: Some(crate::live::LiveRuns::start(&provisioned.url)) };
+        let state = AppState {
+            pools: pools.clone(),
+            live: Some(crate::live::LiveRuns::start(&provisioned.url, args.subscription_backlog as usize)),
+        };
         let router = crate::http::router(
             graphql::build_schema(state.clone(), args.limits.graphql()),
             state,

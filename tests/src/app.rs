@@ -118,6 +118,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         no_migrate: true,
         demo: false,
         shutdown_grace_secs: 5,
+        subscription_backlog: 1024,
         auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
         http: HttpArgs::default(),
         limits: LimitsArgs::default(),

@@ -173,3 +173,44 @@ async fn a_batch_of_450_arrives_whole_and_in_order_across_several_notifications(
     let got = ids(&drain(&mut socket, Duration::from_millis(1500)).await);
     assert_eq!(got, (0..450).map(|n| uuid(1000 - n)).collect::<Vec<_>>(), "input order, not id order");
 }
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_gets_an_error_and_its_subscription_ends() {
+    // A backlog of one batch: a 450-run batch arrives as three notifications at once,
+    // faster than a subscriber reads each batch's runs from the database.
+    let app = TestApp::spawn_with(TestDb::migrated().await, |url| {
+        let mut args = serve_args(url);
+        args.subscription_backlog = 1;
+        args
+    })
+    .await;
+    let mut socket = connect(&app.url(""), json!({})).await.expect("connect");
+    subscribe(&mut socket, "1", json!(null)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let inputs: Vec<Value> = (0..450).map(|n| run_input(json!({ "id": uuid(n + 1) }))).collect();
+    app.data(
+        "mutation($inputs: [RecordBacktestRunInput!]!) { recordBacktestRuns(inputs: $inputs) { runs { id } } }",
+        json!({ "inputs": inputs }),
+    )
+    .await;
+    let (mut runs, mut error, mut completed) = (0, None, false);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+        let Message::Text(text) = message else { continue };
+        let message: Value = serde_json::from_str(&text).expect("json");
+        match message["type"].as_str() {
+            Some("next") if message["payload"].get("errors").is_some() => {
+                error = Some(message["payload"]["errors"][0].clone())
+            }
+            Some("next") => runs += 1,
+            Some("complete") => {
+                completed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let error = error.expect("the lagging subscriber was told");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("behind")), "{error}");
+    assert!(completed, "and its subscription ended");
+    assert!(runs < 450, "it did not get everything: {runs}");
+}
