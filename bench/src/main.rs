@@ -5,6 +5,7 @@
 mod bulk;
 mod cluster;
 mod literal;
+mod live;
 mod load;
 mod mixed;
 mod patterns;
@@ -55,6 +56,9 @@ struct Args {
     /// Also write the report (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Subscription events to time (one writer, one subscriber; 0 skips it).
+    #[arg(long, default_value_t = 200)]
+    subscription_events: usize,
     /// The load test instead of the benchmark: every pattern and single-run writes at
     /// once, one wrk each (a quarter of the connections write), for --seconds after a
     /// 10-second warm-up; reports each operation's latencies and errors, and the server's
@@ -140,6 +144,12 @@ async fn main() {
     } else {
         None
     };
+    let delivery = if args.subscription_events > 0 {
+        eprintln!("subscription delivery: {} events", args.subscription_events);
+        Some(live::measure(&server.base_url, TOKEN, args.subscription_events).await)
+    } else {
+        None
+    };
     let (rss_now, rss_peak) = server.rss_kib();
 
     let mut report = String::new();
@@ -178,6 +188,14 @@ async fn main() {
             bulk::BATCH,
             args.bulk_concurrency,
             100.0 * api / copy
+        );
+    }
+    if let Some(d) = delivery {
+        let _ = writeln!(
+            report,
+            "\nSubscription delivery ({} single-run writes, one subscriber): mutation response p50 {:.2} ms, p99 {:.2} ms; \
+             event p50 {:.2} ms, p99 {:.2} ms after the request was sent.",
+            d.events, d.response.0, d.response.1, d.event.0, d.event.1
         );
     }
     let _ = writeln!(
