@@ -52,18 +52,25 @@ pub fn wrk(dir: &Path, base_url: &str, pattern: &Pattern, load: &Load) -> Server
         .env("BENCH_BODIES", &bodies)
         .output()
         .expect("running wrk (apt-get install wrk)");
+    summary(&out, "BENCH", pattern.name).1
+}
+
+/// The numbers wrk's `done` callback prints on its `marker` line (requests, duration in
+/// µs, p50 and p99 in µs, errors): the request count and the result.
+pub fn summary(out: &std::process::Output, marker: &str, what: &str) -> (u64, ServerResult) {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("BENCH "))
-        .unwrap_or_else(|| panic!("wrk printed no summary:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let prefix = format!("{marker} ");
+    let line = stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| {
+        panic!("wrk ({what}) printed no summary:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    });
     let n: Vec<f64> = line.split_whitespace().skip(1).map(|v| v.parse().expect("number")).collect();
-    ServerResult {
+    let result = ServerResult {
         requests_per_second: n[0] / (n[1] / 1e6),
         p50_ms: n[2] / 1e3,
         p99_ms: n[3] / 1e3,
         errors: n[4] as u64,
-    }
+    };
+    (n[0] as u64, result)
 }
 
 /// pgbench, one script per sample (pgbench picks one at random per transaction), each the

@@ -288,41 +288,34 @@ async fn load_test(
     report
 }
 
-async fn count_runs(db: &sea_orm::DatabaseConnection) -> i64 {
+/// The first column of the one row `sql` returns.
+async fn one<T: sea_orm::TryGetable>(db: &sea_orm::DatabaseConnection, sql: &str) -> T {
     let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FROM backtest_runs",
-        ))
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
         .await
-        .expect("count")
-        .expect("a row");
-    row.try_get_by_index(0).expect("count")
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"));
+    row.try_get_by_index(0).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn count_runs(db: &sea_orm::DatabaseConnection) -> i64 {
+    one(db, "SELECT count(*) FROM backtest_runs").await
 }
 
 /// Statements the server sent since the last reset (pg_stat_statements), not counting the
 /// bench's own.
 async fn statements_sent(db: &sea_orm::DatabaseConnection) -> i64 {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements \
-             WHERE query NOT LIKE '%pg_stat_statements%' \
-               AND (query LIKE '%backtest_runs%' OR query LIKE '%performance_metrics%')",
-        ))
-        .await
-        .expect("pg_stat_statements")
-        .expect("a row");
-    row.try_get_by_index(0).expect("count")
+    one(
+        db,
+        "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements \
+         WHERE query NOT LIKE '%pg_stat_statements%' \
+           AND (query LIKE '%backtest_runs%' OR query LIKE '%performance_metrics%')",
+    )
+    .await
 }
 
 async fn server_version(db: &sea_orm::DatabaseConnection) -> String {
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW server_version"))
-        .await
-        .expect("version")
-        .expect("a row");
-    row.try_get_by_index(0).expect("version")
+    one(db, "SHOW server_version").await
 }
 
 /// The cluster's URL in the form libpq (pgbench) reads: the same, but libpq wants the

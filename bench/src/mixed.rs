@@ -140,18 +140,14 @@ pub fn run(
         .into_iter()
         .map(|(name, child)| {
             let out = child.wait_with_output().expect("wrk");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let line = stdout.lines().find(|l| l.starts_with("LOAD ")).unwrap_or_else(|| {
-                panic!("wrk ({name}) printed no summary:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-            });
-            let n: Vec<f64> = line.split_whitespace().skip(1).map(|v| v.parse().expect("number")).collect();
+            let (requests, result) = crate::load::summary(&out, "LOAD", &name);
             Operation {
                 name,
-                requests: n[0] as u64,
-                per_second: n[0] / (n[1] / 1e6),
-                p50_ms: n[2] / 1e3,
-                p99_ms: n[3] / 1e3,
-                errors: n[4] as u64,
+                requests,
+                per_second: result.requests_per_second,
+                p50_ms: result.p50_ms,
+                p99_ms: result.p99_ms,
+                errors: result.errors,
             }
         })
         .collect()

@@ -28,7 +28,8 @@ impl ExtensionFactory for RequestErrorCodes {
     }
 }
 
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
+/// `error` with `extensions.code = code`, unless it has a code already.
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
     if extensions.get("code").is_none() {
         extensions.set("code", code);
@@ -88,7 +89,7 @@ impl Extension for RequestErrorCodes {
         let mut response = next.run(ctx, operation_name).await;
         for error in &mut response.errors {
             if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
-                continue;
+                continue; // ours, coded where they were raised
             }
             let input = INPUT_ERRORS.iter().any(|prefix| error.message.starts_with(prefix));
             if !input {

@@ -10,12 +10,14 @@
 //! encodes itself and leaves execution to the schema.
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, Variables};
+use async_graphql::{ServerError, Variables};
 use axum::body::{Body, Bytes};
 use axum::http::header::{ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+
+use crate::graphql::request_errors::with_code;
 
 /// Codes of request errors that neither the parser nor the validator (see
 /// `graphql::request_errors`) gave one: refused requests, unknown operation names, an
@@ -93,7 +95,7 @@ impl Refusal {
     }
 
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Refusal { status, error: Box::new(code_error(ServerError::new(message, None), code)) }
+        Refusal { status, error: Box::new(with_code(ServerError::new(message, None), code)) }
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
@@ -125,11 +127,6 @@ impl Refusal {
         }
         response
     }
-}
-
-fn code_error(mut error: ServerError, code: &str) -> ServerError {
-    error.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", code);
-    error
 }
 
 /// A request that ran past `--request-timeout-ms`.
@@ -308,12 +305,8 @@ pub fn encode(mut response: async_graphql::Response, media: MediaType) -> Respon
         && response.errors.iter().all(|e| e.path.is_empty());
     if request_error {
         for error in &mut response.errors {
-            let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
-            if !has_code {
-                let code =
-                    if error.message == "PersistedQueryNotFound" { PERSISTED_QUERY_NOT_FOUND } else { BAD_REQUEST };
-                *error = code_error(std::mem::replace(error, ServerError::new("", None)), code);
-            }
+            let code = if error.message == "PersistedQueryNotFound" { PERSISTED_QUERY_NOT_FOUND } else { BAD_REQUEST };
+            *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
         }
     }
     let status =
