@@ -2,7 +2,7 @@
 
 use tearsheet_migration::{Migrator, MigratorTrait as _};
 
-use crate::config::{Command, DatabaseArgs, MigrateAction, SeedArgs, ServeArgs};
+use crate::config::{AdminAction, AdminArgs, Command, DatabaseArgs, MigrateAction, SeedArgs, ServeArgs};
 use crate::db::{self, DbStartError, Pools};
 use crate::startup::{Application, StartError, shutdown_signal};
 
@@ -15,7 +15,59 @@ pub async fn run(command: Command) -> Result<(), StartError> {
             Ok(())
         }
         Command::Seed(args) => seed(args).await,
+        Command::Admin(args) => admin(args).await,
     }
+}
+
+async fn admin(args: AdminArgs) -> Result<(), StartError> {
+    use crate::admin;
+    let provisioned = db::provision(args.action.db()).await?;
+    let pools = Pools::connect(&provisioned.url, args.action.db(), None).await?;
+    let db = &pools.write;
+    let result: Result<(), AdminError> = async {
+        match args.action {
+            AdminAction::Indexes { json, .. } => {
+                let report = admin::indexes::report(db).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                } else {
+                    print!("{}", admin::indexes::table(&report));
+                }
+            }
+            AdminAction::Analyze { .. } => {
+                for (table, secs) in admin::analyze(db).await? {
+                    println!("analyzed {table} in {:.1} ms", secs * 1000.0);
+                }
+            }
+            AdminAction::Explain { pattern, no_analyze, .. } => {
+                for (i, statement) in admin::explain::explain(db, pattern, !no_analyze).await?.iter().enumerate() {
+                    if i > 0 {
+                        println!();
+                    }
+                    println!("-- {}", statement.sql);
+                    for (n, value) in statement.parameters.iter().enumerate() {
+                        println!("-- ${} = {value}", n + 1);
+                    }
+                    for line in &statement.plan {
+                        println!("{line}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    pools.close().await;
+    drop(provisioned);
+    result.map_err(|e| StartError::Admin(e.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Explain(#[from] crate::admin::explain::ExplainError),
 }
 
 async fn seed(args: SeedArgs) -> Result<(), StartError> {
@@ -49,6 +101,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let app = Application::build(&args).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "listening");
+    if let Some(metrics) = app.metrics_addr() {
+        tracing::info!(addr = %metrics, "metrics listening");
+    }
     eprintln!("\nTearsheet is up. GraphiQL: http://{addr}/graphql   (Ctrl-C stops it)\n");
     app.run_until(shutdown_signal()).await
 }

@@ -64,6 +64,52 @@ pub enum Command {
     /// scale). Deterministic: the same --runs and --seed give the same rows, ids included;
     /// running it again adds nothing.
     Seed(SeedArgs),
+    /// Operator reports and maintenance: index usage, ANALYZE, query plans.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum AdminAction {
+    /// How each index of Tearsheet's tables is used: scans, tuples read and fetched per
+    /// scan, size beside its table's, and a status (UNUSED, HIGH READ RATIO, OK).
+    Indexes {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Refresh the planner's statistics of both tables (ANALYZE), e.g. after a bulk load.
+    Analyze {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Print the plan PostgreSQL picks for the SQL the server sends for a query pattern,
+    /// with parameters taken from the database.
+    Explain {
+        /// The query pattern.
+        #[arg(value_enum)]
+        pattern: crate::admin::explain::Pattern,
+        /// Plan only: do not run the statement (EXPLAIN without ANALYZE, BUFFERS).
+        #[arg(long)]
+        no_analyze: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+impl AdminAction {
+    pub fn db(&self) -> &DatabaseArgs {
+        match self {
+            AdminAction::Indexes { db, .. } | AdminAction::Analyze { db } | AdminAction::Explain { db, .. } => db,
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -207,6 +253,10 @@ pub struct HttpArgs {
     /// any origin. Without any, browsers allow only pages served by Tearsheet itself.
     #[arg(long = "cors-origin", env = "TEARSHEET_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<CorsOrigin>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address only, instead of on the
+    /// API's port (keep them off a public port).
+    #[arg(long, env = "TEARSHEET_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// An origin a browser sends in `Origin`: `scheme://host[:port]`, or `*` for any.

@@ -410,6 +410,11 @@ impl Cluster {
         })
     }
 
+    /// The file in which the running postmaster writes its pid (see [`postmaster_running`]).
+    pub fn pid_file(&self) -> PathBuf {
+        self.spec.pgdata.join("postmaster.pid")
+    }
+
     /// Starts the server of a cluster stopped with [`Cluster::stop_server`].
     pub fn start_server(&self) -> Result<()> {
         self.pg_ctl_start()
@@ -435,6 +440,15 @@ impl Cluster {
         }
         result
     }
+}
+
+/// Whether the postmaster of `pid_file` is alive: cheap enough for every metrics scrape
+/// (a file read and a `/proc` lookup, where `pg_ctl status` is a process).
+pub fn postmaster_running(pid_file: &Path) -> bool {
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
 impl Drop for Cluster {

@@ -27,6 +27,7 @@ use crate::config::{CorsOrigin, HttpArgs, LimitsArgs};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
 use crate::graphql::loaders::Loaders;
+use crate::monitoring::{self, Outcome};
 use crate::state::AppState;
 
 #[derive(Clone)]
@@ -45,7 +46,9 @@ pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &Htt
         .route("/graphql", get(graphql_get).post(graphql_post).fallback(other_method))
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    let router = if http.metrics_listen.is_none() { router.route("/metrics", get(metrics)) } else { router };
+    let router = router
         .with_state(state)
         // gzip or brotli, as the client accepts: a page of runs with configs shrinks ~5×.
         .layer(CompressionLayer::new());
@@ -59,6 +62,22 @@ pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &Htt
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// `--metrics-listen`: a router with `/metrics` alone.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics_only)).with_state(app)
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    metrics_only(State(state.app)).await
+}
+
+/// Prometheus's text format.
+async fn metrics_only(State(app): State<AppState>) -> Response {
+    let embedded_up = app.embedded_pid_file.as_deref().map(|f| crate::embedded_pg::postmaster_running(f));
+    let text = crate::monitoring::render(crate::monitoring::Scrape { pools: &app.pools, embedded_up }).await;
+    ([(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], text).into_response()
 }
 
 /// The span of one request: its id, method and path. Never the query string (a GET's
@@ -114,8 +133,15 @@ async fn graphql_get(State(state): State<HttpState>, request: axum::extract::Req
     let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
     match endpoint::decode_get(query) {
         Ok(request) => execute(&state, &headers, request, media).await,
-        Err(refusal) => refusal.into_response(Some(media)),
+        Err(refusal) => refused(refusal, media),
     }
+}
+
+/// A request refused before it was decoded (no operation name to label it with).
+fn refused(refusal: Refusal, media: MediaType) -> Response {
+    monitoring::record_error_code(refusal.code());
+    monitoring::record_request("undecoded".to_owned(), Outcome::Rejected, std::time::Duration::ZERO);
+    refusal.into_response(Some(media))
 }
 
 /// The WebSocket of subscriptions. The token may come in the upgrade request's
@@ -172,7 +198,7 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
     let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
     match endpoint::decode_post(&headers, body, state.max_body).await {
         Ok(request) => execute(&state, &headers, request, media).await,
-        Err(refusal) => refusal.into_response(Some(media)),
+        Err(refusal) => refused(refusal, media),
     }
 }
 
@@ -190,19 +216,49 @@ async fn execute(
     request: async_graphql::Request,
     media: MediaType,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let operation = monitoring::operation_label(request.operation_name.as_deref());
     let access = state.policy.access(headers);
     if state.policy.reads_need_token() && !matches!(access, Access::Read | Access::Write) {
-        return refuse(access, media);
+        let response = refuse(access, media);
+        monitoring::record_error_code(ApiError::access_denied(access).code());
+        monitoring::record_request(operation, Outcome::Rejected, started.elapsed());
+        return response;
     }
     let request = request.data(Loaders::new(&state.app.pools.read)).data(access);
     // Dropping the execution stops its work in this process; a statement it left running
     // in PostgreSQL ends at the statement timeout, which is shorter.
     match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
-        Ok(response) => endpoint::encode(response, media),
+        Ok(mut response) => {
+            let outcome = outcome(&mut response);
+            monitoring::record_request(operation, outcome, started.elapsed());
+            endpoint::encode(response, media)
+        }
         Err(_) => {
             tracing::warn!(timeout_ms = state.request_timeout.as_millis() as u64, "request timed out");
+            monitoring::record_request(operation, Outcome::Timeout, started.elapsed());
+            monitoring::record_error_code("TIMEOUT");
             endpoint::timed_out(state.request_timeout).into_response(Some(media))
         }
+    }
+}
+
+/// How an executed request went, its errors counted by code.
+fn outcome(response: &mut async_graphql::Response) -> Outcome {
+    let request_error = endpoint::settle(response);
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code")).and_then(|c| match c {
+            async_graphql::Value::String(s) => Some(s.as_str()),
+            _ => None,
+        });
+        monitoring::record_error_code(code.unwrap_or("NONE"));
+    }
+    if response.errors.is_empty() {
+        Outcome::Ok
+    } else if request_error {
+        Outcome::Rejected
+    } else {
+        Outcome::Error
     }
 }
 

@@ -3,6 +3,7 @@
 //! `main.rs` parses the command line and calls [`commands::run`]; tests build an
 //! [`startup::Application`] directly.
 
+pub mod admin;
 pub mod auth;
 pub mod commands;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod fuzzing;
 pub mod graphql;
 pub mod http;
 pub mod live;
+pub mod monitoring;
 pub mod progress;
 pub mod startup;
 pub mod state;

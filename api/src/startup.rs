@@ -28,11 +28,15 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
     #[error("stopping the embedded PostgreSQL failed: {0}")]
     Stop(String),
+    #[error("{0}")]
+    Admin(String),
 }
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `--metrics-listen`: its own socket and router.
+    metrics: Option<(TcpListener, axum::Router)>,
     pools: Pools,
     provisioned: Provisioned,
     grace: std::time::Duration,
@@ -41,6 +45,8 @@ pub struct Application {
 impl Application {
     /// Everything up to a bound socket: tests build this on port 0 and read the port back.
     pub async fn build(args: &ServeArgs) -> Result<Self, StartError> {
+        // Before anything is recorded: the facade drops what comes before a recorder.
+        crate::monitoring::handle();
         let provisioned = db::provision(&args.db).await?;
         let pools = Pools::connect(&provisioned.url, &args.db, args.limits.statement_timeout()).await?;
         if !args.no_migrate {
@@ -69,6 +75,14 @@ impl Application {
         let state = AppState {
             pools: pools.clone(),
             live: Some(crate::live::LiveRuns::start(&provisioned.url, args.subscription_backlog as usize)),
+            embedded_pid_file: provisioned.cluster.as_ref().map(|c| std::sync::Arc::new(c.pid_file())),
+        };
+        let metrics = match args.http.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+                Some((listener, crate::http::metrics_router(state.clone())))
+            }
+            None => None,
         };
         let router = crate::http::router(
             graphql::build_schema(state.clone(), args.limits.graphql()),
@@ -80,18 +94,31 @@ impl Application {
         let listener =
             TcpListener::bind(args.listen).await.map_err(|source| StartError::Bind { addr: args.listen, source })?;
         let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
-        Ok(Application { listener, router, pools, provisioned, grace })
+        Ok(Application { listener, router, metrics, pools, provisioned, grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The `--metrics-listen` socket's address, when metrics have their own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes; then refuses new connections, lets in-flight
     /// requests finish for up to the grace period, closes the pools and stops the embedded
     /// cluster (if any).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
-        let Application { listener, router, pools, provisioned, grace } = self;
+        let Application { listener, router, metrics, pools, provisioned, grace } = self;
+        // The metrics socket lives as long as the API's: aborted once that one is done.
+        let metrics = metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "serving metrics failed");
+                }
+            })
+        });
         let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
         let signalled = async move {
             shutdown.await;
@@ -111,6 +138,9 @@ impl Application {
                 Ok(())
             }
         };
+        if let Some(task) = metrics {
+            task.abort();
+        }
         // sqlx waits for every connection to come back; one still held by a request the
         // grace period dropped never would.
         if tokio::time::timeout(std::time::Duration::from_secs(2), pools.close()).await.is_err() {

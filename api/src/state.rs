@@ -1,5 +1,6 @@
 //! Shared state: cheap-to-clone handles, passed explicitly (no globals).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::db::Pools;
@@ -11,4 +12,7 @@ pub struct AppState {
     /// Recorded runs as they commit (`None` where nothing listens, e.g. a schema built for
     /// tests without a server: subscriptions then fail with a clear error).
     pub live: Option<Arc<LiveRuns>>,
+    /// The embedded cluster's `postmaster.pid`, when this process started one (for the
+    /// `tearsheet_embedded_postgres_up` metric).
+    pub embedded_pid_file: Option<Arc<PathBuf>>,
 }

@@ -165,7 +165,7 @@ impl TestSchema {
         )
         .await
         .expect("pools");
-        let state = tearsheet_api::state::AppState { pools: pools.clone(), live: None };
+        let state = tearsheet_api::state::AppState { pools: pools.clone(), live: None, embedded_pid_file: None };
         TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default()), pools }
     }
 

@@ -23,6 +23,7 @@ use tearsheet_entity::{backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::monitoring;
 use crate::store;
 
 /// Cheap to clone (the loaders are shared): a subscription keeps a handle to clear them.
@@ -56,6 +57,7 @@ impl Loaders {
 
     /// Queries the metrics of `run_ids` now and caches them, absences included.
     async fn fetch_metrics(&self, run_ids: Vec<Uuid>) -> async_graphql::Result<()> {
+        monitoring::record_batch("metrics_prefetch", run_ids.len());
         let rows = store::metrics::by_run_ids(&self.read, &run_ids).await.map_err(ApiError::from)?;
         self.metrics.feed_many(with_absences(&run_ids, rows.into_iter().map(|m| (m.backtest_run_id, m)))).await;
         Ok(())
@@ -64,6 +66,7 @@ impl Loaders {
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
     /// statement) and caches them, absences included. Returns the runs found.
     async fn fetch_runs(&self, ids: &[Uuid], metrics: bool) -> async_graphql::Result<Vec<backtest_run::Model>> {
+        monitoring::record_batch("runs_prefetch", ids.len());
         let found = if metrics {
             let rows = store::runs::with_metrics(&self.read, ids).await.map_err(ApiError::from)?;
             let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
@@ -124,6 +127,7 @@ impl Loader<Uuid> for RunLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        monitoring::record_batch("runs", keys.len());
         let rows = store::runs::by_ids(&self.0, keys).await.map_err(ApiError::from)?;
         Ok(with_absences(keys, rows.into_iter().map(|r| (r.id, r))))
     }
@@ -138,6 +142,7 @@ impl Loader<Uuid> for EquivalentsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        monitoring::record_batch("equivalents", keys.len());
         let rows = store::runs::by_config_hashes(&self.0, keys).await.map_err(ApiError::from)?;
         let mut by_hash: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for run in rows {
@@ -155,6 +160,7 @@ impl Loader<Uuid> for MetricsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        monitoring::record_batch("metrics", keys.len());
         let rows = store::metrics::by_run_ids(&self.0, keys).await.map_err(ApiError::from)?;
         Ok(with_absences(keys, rows.into_iter().map(|m| (m.backtest_run_id, m))))
     }

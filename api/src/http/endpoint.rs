@@ -94,6 +94,14 @@ impl Refusal {
         self.status
     }
 
+    /// The refusal's `extensions.code`.
+    pub fn code(&self) -> &str {
+        match self.error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(async_graphql::Value::String(code)) => code,
+            _ => BAD_REQUEST,
+        }
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Refusal { status, error: Box::new(with_code(ServerError::new(message, None), code)) }
     }
@@ -293,13 +301,10 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     ty.is_some_and(|ty| ty != OperationType::Query)
 }
 
-/// The executed request's response in `media`.
-///
-/// A request error (one that stopped the request before execution: it does not parse, is
-/// not valid, its variables do not fit, it names no operation) has `data: null` and errors
-/// without a path. With the new media type it is answered 400 and without `data`, as the
-/// spec asks; with `application/json` it is answered 200. Every error gets a code.
-pub fn encode(mut response: async_graphql::Response, media: MediaType) -> Response {
+/// Whether `response` answers a request error (one that stopped the request before
+/// execution: it does not parse, is not valid, its variables do not fit, it names no
+/// operation): `data: null` and errors without a path. Gives such errors their code.
+pub fn settle(response: &mut async_graphql::Response) -> bool {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -309,6 +314,14 @@ pub fn encode(mut response: async_graphql::Response, media: MediaType) -> Respon
             *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
         }
     }
+    request_error
+}
+
+/// The executed request's response in `media`. A request error (see [`settle`]) is
+/// answered 400 and without `data` with the new media type, as the spec asks, and 200
+/// with `application/json`. Every error gets a code.
+pub fn encode(mut response: async_graphql::Response, media: MediaType) -> Response {
+    let request_error = settle(&mut response);
     let status =
         if request_error && media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let body = if request_error {

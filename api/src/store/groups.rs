@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::metrics::Metric;
 use super::query::{Filter, Sql};
 use super::stmt;
+use crate::monitoring::{Shape, sql};
 
 /// Run columns to group by (spliced into SQL: constants only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +212,7 @@ pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
 
 pub async fn groups(db: &impl ConnectionTrait, spec: &GroupSpec) -> Result<Vec<Group>, DbErr> {
     let (Sql { text, values }, parts) = groups_sql(spec);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("run_groups"), db.query_all_raw(stmt(text, values))).await?;
     let k = parts.len();
     rows.iter()
         .map(|row| {

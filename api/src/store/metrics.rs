@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::query::Sql;
 use super::stmt;
+use crate::monitoring::{Shape, sql};
 
 /// A metric a filter, a group or an objective can name: a numeric column of
 /// `performance_metrics`.
@@ -69,7 +70,7 @@ pub static METRICS_COLUMNS_PM: std::sync::LazyLock<String> =
 /// unique `idx_performance_metrics_run_id` for the whole batch.
 pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<Vec<performance_metrics::Model>, DbErr> {
     let Sql { text, values } = by_run_ids_sql(run_ids);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("metrics_by_run_ids"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().filter_map(|row| super::rows::metrics_at(row, 0).transpose()).collect()
 }
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::metrics::Metric;
 use super::query::{Filter, Sql};
 use super::stmt;
+use crate::monitoring::{Shape, sql};
 
 /// 1 to this many objectives.
 pub const MAX_OBJECTIVES: usize = 4;
@@ -69,7 +70,7 @@ fn dominates(a: &[f64], b: &[f64]) -> bool {
 /// The front's run ids, in the scan's order (best-first on the first objective).
 pub async fn front(db: &impl StreamTrait, filter: &Filter, objectives: &[Objective]) -> Result<Vec<Uuid>, ParetoError> {
     let Sql { text, values } = candidates_sql(filter, objectives);
-    let rows = db.stream_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("pareto_scan"), db.stream_raw(stmt(text, values))).await?;
     let mut rows = std::pin::pin!(rows);
     let mut front: Vec<(Vec<f64>, Uuid)> = Vec::new();
     while let Some(row) = rows.try_next().await? {

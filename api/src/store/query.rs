@@ -286,6 +286,17 @@ enum Segment {
 }
 
 impl Scan {
+    /// The scan's name in SQL metrics: one per order (filters change the plan, but are
+    /// open-ended; the order is what picks the index).
+    pub fn shape(&self) -> &'static str {
+        match self.order.field {
+            OrderField::CreatedAt => "runs_page_by_created_at",
+            OrderField::SharpeRatio => "runs_page_by_sharpe_ratio",
+            OrderField::TotalReturn => "runs_page_by_total_return",
+            OrderField::MaxDrawdown => "runs_page_by_max_drawdown",
+        }
+    }
+
     /// The direction the rows are read in.
     fn direction(&self) -> Direction {
         if self.backward { self.order.direction.reverse() } else { self.order.direction }

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use super::metrics::METRICS_COLUMNS;
 use super::runs::{INSERT_COLUMNS, NO_CONFIG, RUN_COLUMNS};
 use super::stmt;
+use crate::monitoring::{self, Shape};
 
 /// A validated run, ready to store.
 #[derive(Clone, Debug, PartialEq)]
@@ -274,7 +275,11 @@ pub async fn insert(
     }
     if !outside.is_empty() {
         let ids: Vec<Uuid> = outside.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
-        let rows = txn.query_all_raw(stmt("SELECT id FROM backtest_runs WHERE id = ANY($1)", [ids.into()])).await?;
+        let rows = monitoring::sql(
+            Shape::write("existing_ids"),
+            txn.query_all_raw(stmt("SELECT id FROM backtest_runs WHERE id = ANY($1)", [ids.into()])),
+        )
+        .await?;
         let found: HashSet<Uuid> = rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect::<Result<_, _>>()?;
         let unknown: Vec<Rejection> = outside
             .iter()
@@ -307,7 +312,11 @@ pub async fn insert(
          ORDER BY id \
          ON CONFLICT (id) DO NOTHING RETURNING {returning}"
     );
-    let inserted = backtest_run::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn).await?;
+    let inserted = monitoring::sql(
+        Shape::write("insert_runs"),
+        backtest_run::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn),
+    )
+    .await?;
     let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
     // New runs, in input order, for the live-update notification (replays are not news).
     let new_ids: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| stored.contains_key(id)).collect();
@@ -346,7 +355,11 @@ pub async fn insert(
         );
         let rows =
             serde_json::to_string(&new_metrics).map_err(|e| DbErr::Custom(format!("serializing metrics: {e}")))?;
-        let metrics = performance_metrics::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn).await?;
+        let metrics = monitoring::sql(
+            Shape::write("insert_metrics"),
+            performance_metrics::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn),
+        )
+        .await?;
         for m in metrics {
             if let Some(entry) = stored.get_mut(&m.backtest_run_id) {
                 entry.1 = Some(m);
@@ -372,7 +385,7 @@ async fn notify(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<(), DbErr> {
     let payloads: Vec<String> =
         ids.chunks(IDS_PER_NOTIFICATION).map(|c| c.iter().map(Uuid::to_string).collect::<Vec<_>>().join(",")).collect();
     let sql = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS p(payload, n) ORDER BY n";
-    txn.execute_raw(stmt(sql, [RUNS_CHANNEL.into(), payloads.into()])).await?;
+    monitoring::sql(Shape::write("notify"), txn.execute_raw(stmt(sql, [RUNS_CHANNEL.into(), payloads.into()]))).await?;
     Ok(())
 }
 
@@ -386,6 +399,10 @@ fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
 /// Deletes a run (its metrics cascade; its re-runs keep existing with no original).
 /// Returns its id, or `None` when no run had it.
 pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<Option<Uuid>, DbErr> {
-    let row = db.query_one_raw(stmt("DELETE FROM backtest_runs WHERE id = $1 RETURNING id", [id.into()])).await?;
+    let row = monitoring::sql(
+        Shape::write("delete_run"),
+        db.query_one_raw(stmt("DELETE FROM backtest_runs WHERE id = $1 RETURNING id", [id.into()])),
+    )
+    .await?;
     row.map(|r| r.try_get::<Uuid>("", "id")).transpose()
 }

@@ -12,6 +12,7 @@ use super::query::{
 };
 use super::rows::{RUN_WIDTH, metrics_at, run_at};
 use super::stmt;
+use crate::monitoring::{self, Shape, sql};
 
 /// The columns a write gives: every column of `backtest_runs` but the generated one.
 pub const INSERT_COLUMNS: &str = "id, created_at, completed_at, duration_seconds, status, strategy_name, \
@@ -48,7 +49,7 @@ pub fn by_config_hashes_sql(hashes: &[Uuid]) -> Sql {
 /// The newest runs with each of these config hashes, newest first within a hash.
 pub async fn by_config_hashes(db: &impl ConnectionTrait, hashes: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = by_config_hashes_sql(hashes);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("runs_by_config_hashes"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
@@ -90,7 +91,7 @@ pub async fn duplicate_sets(
     limit: u64,
 ) -> Result<Vec<DuplicateSet>, DbErr> {
     let Sql { text, values } = duplicate_sets_sql(filter, limit);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("duplicate_sets"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter()
         .map(|row| {
             Ok(DuplicateSet {
@@ -127,7 +128,7 @@ pub fn ancestors_sql(id: Uuid) -> Sql {
 /// The chain of original runs of `id`, nearest first.
 pub async fn ancestors(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = ancestors_sql(id);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("ancestors"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
@@ -141,7 +142,7 @@ pub async fn matching(
     let mut sql = Sql::default();
     sql.push(&format!("SELECT {RUN_COLUMNS_R} FROM backtest_runs r WHERE r.id = ANY(")).bind(ids.to_vec()).push(")");
     filter.push_conditions(&mut sql);
-    let rows = db.query_all_raw(stmt(sql.text, sql.values)).await?;
+    let rows = monitoring::sql(Shape::read("runs_matching"), db.query_all_raw(stmt(sql.text, sql.values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
@@ -156,7 +157,7 @@ pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = by_ids_sql(ids);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("runs_by_ids"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
@@ -180,7 +181,7 @@ pub async fn with_metrics(
     ids: &[Uuid],
 ) -> Result<Vec<(backtest_run::Model, Option<performance_metrics::Model>)>, DbErr> {
     let Sql { text, values } = with_metrics_sql(ids);
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read("runs_with_metrics"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| Ok((run_at(row, 0)?, metrics_at(row, RUN_WIDTH)?))).collect()
 }
 
@@ -188,7 +189,7 @@ pub async fn with_metrics(
 /// its position (for cursors). One statement; see [`super::query`].
 pub async fn scan(db: &impl ConnectionTrait, scan: &Scan) -> Result<Vec<Scanned>, DbErr> {
     let Sql { text, values } = scan.to_sql();
-    let rows = db.query_all_raw(stmt(text, values)).await?;
+    let rows = sql(Shape::read(scan.shape()), db.query_all_raw(stmt(text, values))).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         // The run's columns, `sort_metric`, then (with `scan.metrics`) the metrics.
@@ -218,7 +219,7 @@ pub struct Scanned {
 /// How many runs match `filter`.
 pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<i64, DbErr> {
     let Sql { text, values } = count_sql(filter);
-    let row = db.query_one_raw(stmt(text, values)).await?;
+    let row = sql(Shape::read("runs_count"), db.query_one_raw(stmt(text, values))).await?;
     row.map_or(Ok(0), |r| r.try_get_by_index::<i64>(0))
 }
 
@@ -232,5 +233,5 @@ pub async fn offset_page(
     limit: u64,
 ) -> Result<Vec<backtest_run::Model>, DbErr> {
     let Sql { text, values } = offset_page_sql(filter, order, offset, limit);
-    backtest_run::Model::find_by_statement(stmt(text, values)).all(db).await
+    sql(Shape::read("runs_offset_page"), backtest_run::Model::find_by_statement(stmt(text, values)).all(db)).await
 }

@@ -18,7 +18,7 @@ fn help_lists_every_subcommand_and_each_has_help() {
     let out = run_sync(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "migrate", "schema", "seed"] {
+    for sub in ["serve", "migrate", "schema", "seed", "admin"] {
         assert!(help.contains(sub), "{sub} missing from --help:\n{help}");
         let sub_help = run_sync(&[sub, "--help"]);
         assert!(sub_help.status.success(), "{sub} --help failed");
@@ -177,6 +177,9 @@ async fn the_embedded_default_starts_persists_across_restarts_and_leaves_no_post
     let recorded = graphql_as(&served.addr, Some(&served.token), crate::support::RECORD, input).await;
     let id = recorded["data"]["recordBacktestRun"]["id"].as_str().expect("recorded").to_owned();
     assert!(pgdata.join("PG_VERSION").is_file(), "the cluster lives in <data-dir>/postgres");
+    let metrics = reqwest::get(format!("http://{}/metrics", served.addr)).await.expect("GET /metrics");
+    let metrics = metrics.text().await.expect("metrics text");
+    assert!(metrics.contains("tearsheet_embedded_postgres_up 1"), "the embedded cluster is reported up:\n{metrics}");
 
     // SIGTERM: a clean shutdown that stops PostgreSQL too.
     signal(served.child.id().expect("pid"), "-TERM");

@@ -191,7 +191,10 @@ fn sha256_hex(text: &str) -> Option<String> {
 async fn cors_allows_the_configured_origins_only() {
     let app = TestApp::spawn_with(TestDb::migrated().await, |url| {
         let mut args = serve_args(url);
-        args.http = HttpArgs { cors_origins: vec![CorsOrigin::Exact("https://dash.example.com".into())] };
+        args.http = HttpArgs {
+            cors_origins: vec![CorsOrigin::Exact("https://dash.example.com".into())],
+            ..HttpArgs::default()
+        };
         args
     })
     .await;

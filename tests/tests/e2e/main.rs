@@ -12,6 +12,7 @@ mod http;
 mod limits;
 mod live;
 mod migrations;
+mod operations;
 mod oracle;
 mod plans;
 mod reading;
