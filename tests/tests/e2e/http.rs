@@ -175,7 +175,7 @@ async fn automatic_persisted_queries_let_a_client_send_the_hash_alone() {
 }
 
 /// SHA-256 in hex by `sha256sum` (coreutils), so the test does not need a hashing crate.
-fn sha256_hex(text: &str) -> Option<String> {
+pub(crate) fn sha256_hex(text: &str) -> Option<String> {
     use std::io::Write as _;
     let mut child = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())

@@ -17,6 +17,7 @@ mod oracle;
 mod plans;
 mod reading;
 mod recording;
+mod replicas;
 mod research;
 mod schema_file;
 mod seeding;
