@@ -9,6 +9,9 @@ use crate::startup::{Application, StartError, shutdown_signal};
 pub async fn run(command: Command) -> Result<(), StartError> {
     match command {
         Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) if args.dry_run => {
+            migrate_dry_run(args.action.unwrap_or(MigrateAction::Up), &args.db).await
+        }
         Command::Migrate(args) => migrate(args.action.unwrap_or(MigrateAction::Up), &args.db).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
@@ -106,6 +109,31 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     }
     eprintln!("\nTearsheet is up. GraphiQL: http://{addr}/graphql   (Ctrl-C stops it)\n");
     app.run_until(shutdown_signal()).await
+}
+
+/// `migrate --dry-run`: the steps of every pending migration, as SQL, without running them.
+async fn migrate_dry_run(action: MigrateAction, db_args: &DatabaseArgs) -> Result<(), StartError> {
+    if action != MigrateAction::Up {
+        return Err(StartError::Admin(
+            "--dry-run shows what `migrate up` would do; use it without a subcommand".into(),
+        ));
+    }
+    let provisioned = db::provision(db_args).await?;
+    let pools = Pools::connect(&provisioned.url, db_args, None).await?;
+    let pending = Migrator::get_pending_migrations(&pools.write).await.map_err(DbStartError::Migrate);
+    pools.close().await;
+    drop(provisioned);
+    let pending: Vec<String> = pending?.iter().map(|m| m.name().to_owned()).collect();
+    if pending.is_empty() {
+        println!("-- no pending migrations");
+    }
+    for (name, steps) in tearsheet_migration::scripts().into_iter().filter(|(name, _)| pending.contains(name)) {
+        println!("-- migration {name}: {} step(s), each committed on its own\n", steps.len());
+        for step in steps {
+            println!("{}\n", step.sql());
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(action: MigrateAction, db_args: &DatabaseArgs) -> Result<(), StartError> {

@@ -308,6 +308,9 @@ pub struct AuthArgs {
 pub struct MigrateArgs {
     #[command(subcommand)]
     pub action: Option<MigrateAction>,
+    /// Print the SQL that `up` would run, with the locks each step takes, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub db: DatabaseArgs,
 }

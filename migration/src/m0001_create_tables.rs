@@ -9,8 +9,9 @@
 //!   second, plain index on the same column would double the write cost and serve no
 //!   query the unique one does not.
 
-crate::sql_migration!(
-    r#"
+crate::migration!(
+    up: [crate::Step::Atomic(
+        r#"
 CREATE TABLE backtest_runs (
     id                UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at        TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
@@ -57,9 +58,12 @@ CREATE TABLE performance_metrics (
     CONSTRAINT performance_metrics_trade_sum_check
         CHECK (winning_trades + losing_trades <= total_trades)
 );
-"#,
-    r#"
+"#
+    )],
+    down: [crate::Step::Atomic(
+        r#"
 DROP TABLE performance_metrics;
 DROP TABLE backtest_runs;
 "#
+    )],
 );

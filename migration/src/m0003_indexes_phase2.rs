@@ -9,24 +9,19 @@
 //! `(metric, backtest_run_id)` is an index range scan.
 //! Max drawdown is stored as a positive magnitude, so smaller is better: ASC.
 
-crate::sql_migration!(
-    r#"
-CREATE INDEX idx_backtest_runs_symbol_created_id
-    ON backtest_runs (instrument_symbol, created_at DESC, id DESC);
-CREATE INDEX idx_backtest_runs_config_gin
-    ON backtest_runs USING GIN (config_snapshot jsonb_path_ops);
-CREATE INDEX idx_performance_metrics_sharpe
-    ON performance_metrics (sharpe_ratio DESC NULLS LAST, backtest_run_id DESC);
-CREATE INDEX idx_performance_metrics_return
-    ON performance_metrics (total_return DESC NULLS LAST, backtest_run_id DESC);
-CREATE INDEX idx_performance_metrics_drawdown
-    ON performance_metrics (max_drawdown ASC NULLS LAST, backtest_run_id ASC);
-"#,
-    r#"
-DROP INDEX idx_performance_metrics_drawdown;
-DROP INDEX idx_performance_metrics_return;
-DROP INDEX idx_performance_metrics_sharpe;
-DROP INDEX idx_backtest_runs_config_gin;
-DROP INDEX idx_backtest_runs_symbol_created_id;
-"#
+crate::migration!(
+    up: [
+        crate::Step::Index { name: "idx_backtest_runs_symbol_created_id", on: "ON backtest_runs (instrument_symbol, created_at DESC, id DESC)" },
+        crate::Step::Index { name: "idx_backtest_runs_config_gin", on: "ON backtest_runs USING GIN (config_snapshot jsonb_path_ops)" },
+        crate::Step::Index { name: "idx_performance_metrics_sharpe", on: "ON performance_metrics (sharpe_ratio DESC NULLS LAST, backtest_run_id DESC)" },
+        crate::Step::Index { name: "idx_performance_metrics_return", on: "ON performance_metrics (total_return DESC NULLS LAST, backtest_run_id DESC)" },
+        crate::Step::Index { name: "idx_performance_metrics_drawdown", on: "ON performance_metrics (max_drawdown ASC NULLS LAST, backtest_run_id ASC)" },
+    ],
+    down: [
+        crate::Step::DropIndex("idx_performance_metrics_drawdown"),
+        crate::Step::DropIndex("idx_performance_metrics_return"),
+        crate::Step::DropIndex("idx_performance_metrics_sharpe"),
+        crate::Step::DropIndex("idx_backtest_runs_config_gin"),
+        crate::Step::DropIndex("idx_backtest_runs_symbol_created_id"),
+    ],
 );

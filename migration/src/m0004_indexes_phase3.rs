@@ -9,20 +9,15 @@
 //!   is left out: index predicates must be immutable, so PostgreSQL rejects `NOW()`
 //!   there, and a predicate with a fixed date would silently stop covering new rows.
 
-crate::sql_migration!(
-    r#"
-CREATE INDEX idx_backtest_runs_status_created_id
-    ON backtest_runs (status, created_at DESC, id DESC);
-CREATE INDEX idx_backtest_runs_list_covering
-    ON backtest_runs (created_at DESC, id DESC)
-    INCLUDE (strategy_name, instrument_symbol, status, duration_seconds);
-CREATE INDEX idx_backtest_runs_failed
-    ON backtest_runs (created_at DESC, id DESC)
-    WHERE status = 'failed';
-"#,
-    r#"
-DROP INDEX idx_backtest_runs_failed;
-DROP INDEX idx_backtest_runs_list_covering;
-DROP INDEX idx_backtest_runs_status_created_id;
-"#
+crate::migration!(
+    up: [
+        crate::Step::Index { name: "idx_backtest_runs_status_created_id", on: "ON backtest_runs (status, created_at DESC, id DESC)" },
+        crate::Step::Index { name: "idx_backtest_runs_list_covering", on: "ON backtest_runs (created_at DESC, id DESC) INCLUDE (strategy_name, instrument_symbol, status, duration_seconds)" },
+        crate::Step::Index { name: "idx_backtest_runs_failed", on: "ON backtest_runs (created_at DESC, id DESC) WHERE status = 'failed'" },
+    ],
+    down: [
+        crate::Step::DropIndex("idx_backtest_runs_failed"),
+        crate::Step::DropIndex("idx_backtest_runs_list_covering"),
+        crate::Step::DropIndex("idx_backtest_runs_status_created_id"),
+    ],
 );

@@ -5,13 +5,11 @@
 //! field and `originalRunId` filter have nothing to seek on. Partial (`IS NOT NULL`):
 //! only ~3% of runs are re-runs, and `original_run_id = $1` implies the predicate.
 
-crate::sql_migration!(
-    r#"
-CREATE INDEX idx_backtest_runs_original_created_id
-    ON backtest_runs (original_run_id, created_at DESC, id DESC)
-    WHERE original_run_id IS NOT NULL;
-"#,
-    r#"
-DROP INDEX idx_backtest_runs_original_created_id;
-"#
+crate::migration!(
+    up: [
+        crate::Step::Index { name: "idx_backtest_runs_original_created_id", on: "ON backtest_runs (original_run_id, created_at DESC, id DESC) WHERE original_run_id IS NOT NULL" },
+    ],
+    down: [
+        crate::Step::DropIndex("idx_backtest_runs_original_created_id"),
+    ],
 );

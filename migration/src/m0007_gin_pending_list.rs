@@ -12,14 +12,18 @@
 //! runs after every 20,000 inserted rows instead of after 20% of the table; at most a
 //! few MB of pending entries are scanned by `@>` queries during heavy ingestion.
 
-crate::sql_migration!(
-    r#"
+crate::migration!(
+    up: [crate::Step::Atomic(
+        r#"
 ALTER INDEX idx_backtest_runs_config_gin SET (gin_pending_list_limit = 32768);
 ALTER TABLE backtest_runs SET (autovacuum_vacuum_insert_threshold = 20000,
                                autovacuum_vacuum_insert_scale_factor = 0);
-"#,
-    r#"
+"#
+    )],
+    down: [crate::Step::Atomic(
+        r#"
 ALTER TABLE backtest_runs RESET (autovacuum_vacuum_insert_threshold, autovacuum_vacuum_insert_scale_factor);
 ALTER INDEX idx_backtest_runs_config_gin RESET (gin_pending_list_limit);
 "#
+    )],
 );

@@ -216,3 +216,81 @@ async fn constraints_reject_bad_rows() {
     assert!(strings(&db, "SELECT id::text FROM performance_metrics").await.is_empty());
     assert_eq!(strings(&db, "SELECT coalesce(original_run_id::text, 'null') FROM backtest_runs").await, ["null"]);
 }
+
+/// One run and its metrics as a server of the first version writes them (it knows nothing
+/// of `config_hash`), in one transaction.
+const OLD_WRITE: &str = "WITH r AS (
+    INSERT INTO backtest_runs (status, strategy_name, strategy_type, instrument_symbol, date_range_start,
+                               date_range_end, initial_capital, data_source, config_snapshot)
+    VALUES ('success', 'During migration', 'trend_following', 'AAPL', '2020-01-01', '2021-01-01', 1000,
+            'polygon', jsonb_build_object('fast_period', $1::int, 'seed', $1::int))
+    RETURNING id)
+  INSERT INTO performance_metrics (backtest_run_id, sharpe_ratio) SELECT id, 1.5 FROM r";
+
+#[tokio::test]
+async fn migrating_a_populated_database_does_not_stop_its_writers() {
+    use std::time::{Duration, Instant};
+    use tearsheet_api::store::seed::{self, SeedSpec};
+
+    // 200,000 runs on the first migration's schema: seeded with every migration, then
+    // rolled back to m0001 (rollback keeps the rows, drops indexes and the hash column).
+    let test_db = TestDb::migrated().await;
+    let db = test_db.connect().await;
+    seed::seed(&db, SeedSpec::new(200_000, 9), |_| {}).await.expect("seed");
+    Migrator::down(&db, Some(7)).await.expect("down to m0001");
+    assert_eq!(strings(&db, "SELECT count(*)::text FROM backtest_runs").await, ["200000"]);
+
+    // A writer of the previous version records runs, one transaction each, all along.
+    let writer = test_db.connect().await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut waits = Vec::new();
+            let mut i = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let started = Instant::now();
+                writer
+                    .execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, OLD_WRITE, [i.into()]))
+                    .await
+                    .expect("a write during the migration");
+                waits.push(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            waits
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    Migrator::up(&db, None).await.expect("up, live");
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let waits = writing.await.expect("writer");
+
+    let slowest = waits.iter().max().copied().unwrap_or_default();
+    assert!(waits.len() >= 20, "the writer kept writing: {} writes in {took:?}", waits.len());
+    assert!(slowest < Duration::from_secs(1), "a write waited {slowest:?} (migration took {took:?})");
+    // The result is the schema a fresh database gets: the hash of every row, old or
+    // written during the migration, NOT NULL, and every index valid.
+    let hashed = strings(
+        &db,
+        "SELECT count(*) FILTER (WHERE config_hash = tearsheet_config_hash(config_snapshot, strategy_name, \
+           strategy_type, instrument_symbol, date_range_start, date_range_end, data_source))::text \
+           || '/' || count(*)::text FROM backtest_runs",
+    )
+    .await;
+    let total = 200_000 + waits.len();
+    assert_eq!(hashed, [format!("{total}/{total}")]);
+    assert_eq!(
+        strings(&db, "SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'backtest_runs'::regclass AND attname = 'config_hash'").await,
+        ["true"]
+    );
+    assert_eq!(strings(&db, "SELECT count(*)::text FROM pg_index WHERE NOT indisvalid").await, ["0"]);
+    let fresh = TestDb::migrated().await;
+    let fresh_db = fresh.connect().await;
+    let indexes = "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1";
+    assert_eq!(strings(&db, indexes).await, strings(&fresh_db, indexes).await);
+    eprintln!("migrated 200,000 runs live in {took:?}: {} writes, the slowest {slowest:?}", waits.len());
+}
