@@ -56,6 +56,19 @@ ensure_node() {
 
 # Debian's Chromium, for the GraphiQL browser test (playwright-core drives it; no browser
 # is ever downloaded by a test tool). Only the test script needs it.
+# PgBouncer (Debian's, 1.18 on Debian 12) for the tests that run Tearsheet behind it.
+ensure_pgbouncer() {
+  if [ -x /usr/sbin/pgbouncer ] || [ -x /usr/bin/pgbouncer ]; then return 0; fi
+  echo "==> PgBouncer not found: installing it"
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+  else
+    echo "Install PgBouncer (the tests run Tearsheet behind it)." >&2
+    exit 1
+  fi
+}
+
 ensure_chromium() {
   if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then return 0; fi
   echo "==> Chromium not found: installing it"

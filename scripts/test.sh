@@ -31,6 +31,7 @@ if ! cmp -s tests/clients/package-lock.json "$stamp" 2>/dev/null; then
   cp tests/clients/package-lock.json "$stamp"
 fi
 ensure_chromium
+ensure_pgbouncer
 echo "relay-compiler --validate (tests/clients/relay against schema.graphql)"
 (cd tests/clients/relay && ../node_modules/.bin/relay-compiler --validate >/dev/null) || {
   (cd tests/clients/relay && ../node_modules/.bin/relay-compiler --validate) || true

@@ -25,8 +25,8 @@ pub async fn run(command: Command) -> Result<(), StartError> {
 async fn admin(args: AdminArgs) -> Result<(), StartError> {
     use crate::admin;
     let provisioned = db::provision(args.action.db()).await?;
-    let pools = Pools::connect(&provisioned.url, args.action.db(), None).await?;
-    let db = &pools.write;
+    let pools = Pools::connect(&provisioned.direct_url, args.action.db(), None).await?;
+    let db = pools.write.conn();
     let result: Result<(), AdminError> = async {
         match args.action {
             AdminAction::Indexes { json, .. } => {
@@ -76,14 +76,14 @@ enum AdminError {
 async fn seed(args: SeedArgs) -> Result<(), StartError> {
     use crate::store::seed::{self, SeedSpec};
     let provisioned = db::provision(&args.db).await?;
-    let pools = Pools::connect(&provisioned.url, &args.db, None).await?;
+    let pools = Pools::connect(&provisioned.direct_url, &args.db, None).await?;
     let result = async {
-        db::migrate_up(&pools.write).await?;
+        db::migrate_up(pools.write.conn()).await?;
         let spec = SeedSpec { runs: args.runs, seed: args.seed, reruns_per_mille: args.reruns_per_mille };
         let started = std::time::Instant::now();
         let mut progress = crate::progress::Progress::new("runs", spec.runs);
         progress.update(0);
-        seed::seed(&pools.write, spec, |step| match step {
+        seed::seed(pools.write.conn(), spec, |step| match step {
             seed::Step::Rows(done) => progress.update(done),
             seed::Step::Indexes(built, of) => tracing::info!("built index {built} of {of}"),
             seed::Step::Vacuum => tracing::info!("vacuum analyze"),
@@ -119,8 +119,8 @@ async fn migrate_dry_run(action: MigrateAction, db_args: &DatabaseArgs) -> Resul
         ));
     }
     let provisioned = db::provision(db_args).await?;
-    let pools = Pools::connect(&provisioned.url, db_args, None).await?;
-    let pending = Migrator::get_pending_migrations(&pools.write).await.map_err(DbStartError::Migrate);
+    let pools = Pools::connect(&provisioned.direct_url, db_args, None).await?;
+    let pending = Migrator::get_pending_migrations(pools.write.conn()).await.map_err(DbStartError::Migrate);
     pools.close().await;
     drop(provisioned);
     let pending: Vec<String> = pending?.iter().map(|m| m.name().to_owned()).collect();
@@ -138,8 +138,8 @@ async fn migrate_dry_run(action: MigrateAction, db_args: &DatabaseArgs) -> Resul
 
 async fn migrate(action: MigrateAction, db_args: &DatabaseArgs) -> Result<(), StartError> {
     let provisioned = db::provision(db_args).await?;
-    let pools = Pools::connect(&provisioned.url, db_args, None).await?;
-    let conn = &pools.write;
+    let pools = Pools::connect(&provisioned.direct_url, db_args, None).await?;
+    let conn = pools.write.conn();
     let result = match action {
         MigrateAction::Up => db::migrate_up(conn).await,
         MigrateAction::Down { steps, all } => {

@@ -351,7 +351,21 @@ pub struct DatabaseArgs {
     /// At start, how long to keep retrying an unreachable database before giving up (seconds).
     #[arg(long, env = "TEARSHEET_DB_CONNECT_RETRY_SECS", default_value_t = 30)]
     pub db_connect_retry_secs: u64,
+    /// Prepared statements kept per connection. 0: no statement is named or kept, and each
+    /// runs in a transaction of its own, as PgBouncer before 1.21 in transaction mode needs
+    /// (see docs/deploy.md).
+    #[arg(long, env = "TEARSHEET_STATEMENT_CACHE_SIZE", default_value_t = DEFAULT_STATEMENT_CACHE_SIZE,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub statement_cache_size: u32,
+    /// PostgreSQL itself when `--database-url` goes through a pooler such as PgBouncer: for
+    /// what needs a session of its own (LISTEN for live updates, migrations). Defaults to
+    /// `--database-url`.
+    #[arg(long, env = "TEARSHEET_DIRECT_DATABASE_URL", hide_env_values = true)]
+    pub direct_database_url: Option<DatabaseUrl>,
 }
+
+/// sqlx's default.
+pub const DEFAULT_STATEMENT_CACHE_SIZE: u32 = 100;
 
 impl DatabaseArgs {
     pub fn acquire_timeout(&self) -> Duration {

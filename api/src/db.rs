@@ -6,10 +6,13 @@
 
 use std::time::{Duration, Instant};
 
+mod conn;
+
+pub use conn::{Db, DbTxn};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tearsheet_migration::{Migrator, MigratorTrait};
 
-use crate::config::{DatabaseArgs, DatabaseUrl};
+use crate::config::{DEFAULT_STATEMENT_CACHE_SIZE, DatabaseArgs, DatabaseUrl};
 use crate::embedded_pg::{self, Cluster, ClusterSpec, EmbeddedPgError};
 
 /// Why the database could not be made ready at start.
@@ -37,6 +40,9 @@ pub enum DbStartError {
 #[derive(Debug)]
 pub struct Provisioned {
     pub url: DatabaseUrl,
+    /// PostgreSQL itself, for sessions a pooler cannot give (LISTEN, migrations): the
+    /// direct URL when one is given, else `url`.
+    pub direct_url: DatabaseUrl,
     pub cluster: Option<Cluster>,
 }
 
@@ -44,19 +50,18 @@ pub struct Provisioned {
 /// cluster in the data dir and its `tearsheet` database.
 pub async fn provision(args: &DatabaseArgs) -> Result<Provisioned, DbStartError> {
     if let Some(url) = &args.database_url {
-        return Ok(Provisioned { url: url.clone(), cluster: None });
+        let direct_url = args.direct_database_url.clone().unwrap_or_else(|| url.clone());
+        return Ok(Provisioned { url: url.clone(), direct_url, cluster: None });
     }
     let spec = ClusterSpec::in_data_dir(&args.data_dir);
     let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec))
         .await
         .map_err(|e| EmbeddedPgError::Command { what: "starting PostgreSQL".into(), detail: e.to_string() })??;
-    let admin = connect_once(&DatabaseUrl::new(cluster.url("postgres")), 1, Duration::from_secs(10), None)
-        .await
-        .map_err(DbStartError::Prepare)?;
+    let admin = connect_admin(&DatabaseUrl::new(cluster.url("postgres"))).await.map_err(DbStartError::Prepare)?;
     create_database_if_missing(&admin, embedded_pg::DEFAULT_DATABASE).await.map_err(DbStartError::Prepare)?;
     admin.close().await.map_err(DbStartError::Prepare)?;
     let url = DatabaseUrl::new(cluster.url(embedded_pg::DEFAULT_DATABASE));
-    Ok(Provisioned { url, cluster: Some(cluster) })
+    Ok(Provisioned { direct_url: url.clone(), url, cluster: Some(cluster) })
 }
 
 /// `CREATE DATABASE` has no `IF NOT EXISTS`; a concurrent creator losing the race gets
@@ -107,8 +112,8 @@ pub fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
 /// The read and the write pool.
 #[derive(Clone, Debug)]
 pub struct Pools {
-    pub read: DatabaseConnection,
-    pub write: DatabaseConnection,
+    pub read: Db,
+    pub write: Db,
 }
 
 impl Pools {
@@ -126,8 +131,9 @@ impl Pools {
     ) -> Result<Self, DbStartError> {
         let deadline = Instant::now() + args.connect_retry();
         let mut delay = Duration::from_millis(100);
+        let open = || pool(url, args, statement_timeout);
         let write = loop {
-            match connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout).await {
+            match open().await {
                 Ok(conn) => break conn,
                 Err(e) if Instant::now() + delay < deadline => {
                     tracing::warn!(url = %url, error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
@@ -143,9 +149,7 @@ impl Pools {
                 }
             }
         };
-        let read = connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout)
-            .await
-            .map_err(|source| DbStartError::Unreachable { url: url.redacted(), secs: 0, source })?;
+        let read = open().await.map_err(|source| DbStartError::Unreachable { url: url.redacted(), secs: 0, source })?;
         Ok(Pools { read, write })
     }
 
@@ -155,10 +159,29 @@ impl Pools {
     }
 }
 
+/// One pool: with the statement cache off, in unnamed mode (see `conn`), where the
+/// statement timeout is set in each transaction instead of on each connection.
+async fn pool(
+    url: &DatabaseUrl,
+    args: &DatabaseArgs,
+    statement_timeout: Option<Duration>,
+) -> Result<Db, sea_orm::DbErr> {
+    let cache = args.statement_cache_size as usize;
+    if cache > 0 {
+        return Ok(Db::new(
+            connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout, cache).await?,
+        ));
+    }
+    let conn = connect_once(url, args.db_max_connections, args.acquire_timeout(), None, 0).await?;
+    let set_local =
+        statement_timeout.map_or_else(String::new, |t| format!("SET LOCAL statement_timeout = {}", t.as_millis()));
+    Ok(Db::unnamed(conn, set_local))
+}
+
 /// One connection without a statement timeout, for migrations (an index built on a large
 /// table may take minutes).
 pub async fn connect_admin(url: &DatabaseUrl) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    connect_once(url, 1, Duration::from_secs(10), None).await
+    connect_once(url, 1, Duration::from_secs(10), None, DEFAULT_STATEMENT_CACHE_SIZE as usize).await
 }
 
 async fn connect_once(
@@ -166,6 +189,7 @@ async fn connect_once(
     max: u32,
     acquire: Duration,
     statement_timeout: Option<Duration>,
+    statement_cache: usize,
 ) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut opts = ConnectOptions::new(url.expose());
     opts.max_connections(max)
@@ -184,7 +208,7 @@ async fn connect_once(
         .test_before_acquire_if_idle_for(Duration::from_secs(1))
         // Statements are traced by Tearsheet where they are shaped, not logged by sqlx.
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|o| o.application_name("tearsheet"));
+        .map_sqlx_postgres_opts(move |o| o.application_name("tearsheet").statement_cache_capacity(statement_cache));
     if let Some(timeout) = statement_timeout {
         // A `SET` when each connection opens, not the startup parameter that
         // `ConnectOptions::statement_timeout` sends: PgBouncer refuses startup options.

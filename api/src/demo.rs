@@ -2,7 +2,7 @@
 //! has something to explore.
 
 use chrono::{Duration, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use crate::store;
 use crate::store::record::{Configs, RecordError};
@@ -12,7 +12,7 @@ const DEMO_SEED: u64 = 20_250_125;
 
 /// Fills the database with the demo runs when it holds no runs; returns how many it added.
 /// All in one transaction: an interrupted fill leaves the database empty, not half-filled.
-pub async fn fill_if_empty(db: &DatabaseConnection) -> Result<usize, DbErr> {
+pub async fn fill_if_empty(db: &crate::db::Db) -> Result<usize, DbErr> {
     if store::runs::count(db, &Default::default()).await? > 0 {
         return Ok(0);
     }

@@ -209,7 +209,7 @@ pub async fn render(scrape: Scrape<'_>) -> String {
     let handle = handle();
     for (kind, pool) in [(PoolKind::Read, &scrape.pools.read), (PoolKind::Write, &scrape.pools.write)] {
         let label = kind.label();
-        let sqlx = pool.get_postgres_connection_pool();
+        let sqlx = pool.pool();
         let size = f64::from(sqlx.size());
         let idle = sqlx.num_idle() as f64;
         let in_use = (size - idle).max(0.0);

@@ -51,7 +51,7 @@ impl Application {
         let pools = Pools::connect(&provisioned.url, &args.db, args.limits.statement_timeout()).await?;
         if !args.no_migrate {
             // Not on the pools: their statement timeout would cut a long index build short.
-            let admin = db::connect_admin(&provisioned.url).await.map_err(DbStartError::Migrate)?;
+            let admin = db::connect_admin(&provisioned.direct_url).await.map_err(DbStartError::Migrate)?;
             let migrated = db::migrate_up(&admin).await;
             let _ = admin.close().await;
             migrated?;
@@ -74,7 +74,7 @@ impl Application {
         }
         let state = AppState {
             pools: pools.clone(),
-            live: Some(crate::live::LiveRuns::start(&provisioned.url, args.subscription_backlog as usize)),
+            live: Some(crate::live::LiveRuns::start(&provisioned.direct_url, args.subscription_backlog as usize)),
             embedded_pid_file: provisioned.cluster.as_ref().map(|c| std::sync::Arc::new(c.pid_file())),
         };
         let metrics = match args.http.metrics_listen {

@@ -128,6 +128,8 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
             db_max_connections: 4,
             db_acquire_timeout_ms: 5000,
             db_connect_retry_secs: 5,
+            statement_cache_size: tearsheet_api::config::DEFAULT_STATEMENT_CACHE_SIZE,
+            direct_database_url: None,
         },
     }
 }

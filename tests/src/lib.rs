@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod db;
+pub mod pgbouncer;
 
 pub use app::{TestApp, TestSchema};
 pub use db::TestDb;

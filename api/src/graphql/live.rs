@@ -17,7 +17,7 @@ pub struct Subscription;
 
 struct Feed {
     rx: tokio::sync::broadcast::Receiver<crate::live::Batch>,
-    db: sea_orm::DatabaseConnection,
+    db: crate::db::Db,
     filter: Filter,
     ready: VecDeque<tearsheet_entity::backtest_run::Model>,
     done: bool,

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Lookahead};
-use sea_orm::DatabaseConnection;
 use tearsheet_entity::{backtest_run, performance_metrics};
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::monitoring;
 use crate::store;
@@ -34,11 +34,11 @@ pub struct Loaders {
     /// Runs by config hash (`equivalentRuns`).
     pub equivalents: Arc<DataLoader<EquivalentsLoader, HashMapCache>>,
     /// For the queries `prefetch` and `load_runs` send themselves.
-    read: DatabaseConnection,
+    read: Db,
 }
 
 impl Loaders {
-    pub fn new(read: &DatabaseConnection) -> Self {
+    pub fn new(read: &Db) -> Self {
         Loaders {
             runs: Arc::new(DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default())),
             metrics: Arc::new(DataLoader::with_cache(
@@ -120,7 +120,7 @@ pub async fn load_runs(
 
 /// Runs by id. Every requested key gets an entry — `None` for no such run — so that
 /// absence is cached too and never asked for twice.
-pub struct RunLoader(DatabaseConnection);
+pub struct RunLoader(Db);
 
 impl Loader<Uuid> for RunLoader {
     type Value = Option<backtest_run::Model>;
@@ -135,7 +135,7 @@ impl Loader<Uuid> for RunLoader {
 
 /// The newest runs with a config hash (at most `MAX_EQUIVALENT` + 1), newest first; every
 /// hash asked for gets an entry.
-pub struct EquivalentsLoader(DatabaseConnection);
+pub struct EquivalentsLoader(Db);
 
 impl Loader<Uuid> for EquivalentsLoader {
     type Value = Vec<backtest_run::Model>;
@@ -153,7 +153,7 @@ impl Loader<Uuid> for EquivalentsLoader {
 }
 
 /// Metrics by run id; `None` for a run without metrics (cached like a row).
-pub struct MetricsLoader(DatabaseConnection);
+pub struct MetricsLoader(Db);
 
 impl Loader<Uuid> for MetricsLoader {
     type Value = Option<performance_metrics::Model>;

@@ -18,10 +18,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ActiveEnum as _, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult as _,
-    TransactionTrait as _,
-};
+use sea_orm::{ActiveEnum as _, ConnectionTrait, DbErr, FromQueryResult as _};
 use serde::Serialize;
 use serde_json::Value as Json;
 use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
@@ -231,7 +228,7 @@ fn timestamp(t: DateTime<Utc>) -> String {
 
 /// Stores the runs atomically: every input is stored or replayed, or nothing changes.
 /// Returns one entry per input, in input order.
-pub async fn record(db: &DatabaseConnection, runs: &[NewRun], configs: Configs) -> Result<Vec<Recorded>, RecordError> {
+pub async fn record(db: &crate::db::Db, runs: &[NewRun], configs: Configs) -> Result<Vec<Recorded>, RecordError> {
     let txn = db.begin().await?;
     let stored = insert(&txn, runs, configs).await?;
     txn.commit().await?;
@@ -242,7 +239,7 @@ pub async fn record(db: &DatabaseConnection, runs: &[NewRun], configs: Configs) 
 /// `NOTIFY` for live updates) that commit or roll back with the rows. On `Err` the caller
 /// must roll back (dropping the transaction does).
 pub async fn insert(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     runs: &[NewRun],
     configs: Configs,
 ) -> Result<Vec<Recorded>, RecordError> {
@@ -378,7 +375,7 @@ const IDS_PER_NOTIFICATION: usize = 200;
 /// `NOTIFY` the new runs' ids, inside the transaction: PostgreSQL delivers them when (and
 /// only if) it commits, in commit order. One statement for any batch: a notification per
 /// chunk of ids, sent in the chunks' order.
-async fn notify(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<(), DbErr> {
+async fn notify(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -398,7 +395,7 @@ fn sorted(mut rejected: Vec<Rejection>) -> Vec<Rejection> {
 
 /// Deletes a run (its metrics cascade; its re-runs keep existing with no original).
 /// Returns its id, or `None` when no run had it.
-pub async fn delete(db: &DatabaseConnection, id: Uuid) -> Result<Option<Uuid>, DbErr> {
+pub async fn delete(db: &crate::db::Db, id: Uuid) -> Result<Option<Uuid>, DbErr> {
     let row = monitoring::sql(
         Shape::write("delete_run"),
         db.query_one_raw(stmt("DELETE FROM backtest_runs WHERE id = $1 RETURNING id", [id.into()])),

@@ -14,6 +14,7 @@ mod live;
 mod migrations;
 mod operations;
 mod oracle;
+mod pgbouncer;
 mod plans;
 mod reading;
 mod recording;

@@ -176,7 +176,7 @@ async fn every_order_filter_and_page_size_walks_like_the_oracle_both_ways() {
         let conn = db.connect().await;
         for batch in runs.chunks(1000) {
             // Re-runs name earlier runs: in an earlier batch, or earlier in this one.
-            record(&conn, batch, Configs::Omit).await.expect("insert");
+            record(&tearsheet_api::db::Db::new(conn.clone()), batch, Configs::Omit).await.expect("insert");
         }
     }
     let schema = TestSchema::new(&db).await;
