@@ -8,7 +8,7 @@ use crate::startup::{Application, StartError, shutdown_signal};
 
 pub async fn run(command: Command) -> Result<(), StartError> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) if args.dry_run => {
             migrate_dry_run(args.action.unwrap_or(MigrateAction::Up), &args.db).await
         }

@@ -48,14 +48,14 @@ pub struct Cli {
 impl Cli {
     /// The subcommand to run; no subcommand means `serve` with the top-level flags.
     pub fn into_command(self) -> Command {
-        self.command.unwrap_or(Command::Serve(self.serve))
+        self.command.unwrap_or_else(|| Command::Serve(Box::new(self.serve)))
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the GraphQL API (the default). Runs pending migrations first.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply, roll back or list schema migrations.
     Migrate(MigrateArgs),
     /// Print the GraphQL schema (SDL) that the server serves; `schema.graphql` is its output.
@@ -155,7 +155,25 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitsArgs,
     #[command(flatten)]
+    pub replicas: ReplicaArgs,
+    #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// Streaming replicas for reads (see `replicas`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReplicaArgs {
+    /// A streaming replica of the database to send queries to (repeat for several; reads
+    /// are balanced over them, mutations go to the primary).
+    #[arg(long = "replica-url", env = "TEARSHEET_REPLICA_URLS", value_delimiter = ',', hide_env_values = true)]
+    pub replica_urls: Vec<DatabaseUrl>,
+    /// A replica whose replay lags the primary by more than this is skipped (milliseconds).
+    #[arg(long, env = "TEARSHEET_REPLICA_MAX_LAG_MS", default_value_t = 5_000)]
+    pub replica_max_lag_ms: u64,
+    /// How long a read that sends back `x-tearsheet-lsn` waits for a replica to replay
+    /// that far before the primary serves it (milliseconds).
+    #[arg(long, env = "TEARSHEET_REPLICA_WAIT_MS", default_value_t = 500)]
+    pub replica_wait_ms: u64,
 }
 
 /// How much work one request may ask for (see `graphql::limits`). The defaults let every

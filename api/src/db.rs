@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod conn;
 
-pub use conn::{Db, DbTxn};
+pub use conn::{Db, DbTxn, Fallback};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tearsheet_migration::{Migrator, MigratorTrait};
 
@@ -166,33 +166,60 @@ async fn pool(
     args: &DatabaseArgs,
     statement_timeout: Option<Duration>,
 ) -> Result<Db, sea_orm::DbErr> {
+    open(url, args, statement_timeout, false).await
+}
+
+/// A pool that connects on first use: a replica that is down at start does not stop the
+/// server from starting.
+pub async fn lazy_pool(
+    url: &DatabaseUrl,
+    args: &DatabaseArgs,
+    statement_timeout: Option<Duration>,
+) -> Result<Db, sea_orm::DbErr> {
+    open(url, args, statement_timeout, true).await
+}
+
+async fn open(
+    url: &DatabaseUrl,
+    args: &DatabaseArgs,
+    statement_timeout: Option<Duration>,
+    lazy: bool,
+) -> Result<Db, sea_orm::DbErr> {
     let cache = args.statement_cache_size as usize;
+    let settings = Settings { max: args.db_max_connections, acquire: args.acquire_timeout(), lazy };
     if cache > 0 {
-        return Ok(Db::new(
-            connect_once(url, args.db_max_connections, args.acquire_timeout(), statement_timeout, cache).await?,
-        ));
+        return Ok(Db::new(connect_once(url, settings, statement_timeout, cache).await?));
     }
-    let conn = connect_once(url, args.db_max_connections, args.acquire_timeout(), None, 0).await?;
+    let conn = connect_once(url, settings, None, 0).await?;
     let set_local =
         statement_timeout.map_or_else(String::new, |t| format!("SET LOCAL statement_timeout = {}", t.as_millis()));
     Ok(Db::unnamed(conn, set_local))
 }
 
+/// The size and behaviour of a pool.
+#[derive(Clone, Copy)]
+struct Settings {
+    max: u32,
+    acquire: Duration,
+    lazy: bool,
+}
+
 /// One connection without a statement timeout, for migrations (an index built on a large
 /// table may take minutes).
 pub async fn connect_admin(url: &DatabaseUrl) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    connect_once(url, 1, Duration::from_secs(10), None, DEFAULT_STATEMENT_CACHE_SIZE as usize).await
+    let settings = Settings { max: 1, acquire: Duration::from_secs(10), lazy: false };
+    connect_once(url, settings, None, DEFAULT_STATEMENT_CACHE_SIZE as usize).await
 }
 
 async fn connect_once(
     url: &DatabaseUrl,
-    max: u32,
-    acquire: Duration,
+    Settings { max, acquire, lazy }: Settings,
     statement_timeout: Option<Duration>,
     statement_cache: usize,
 ) -> Result<DatabaseConnection, sea_orm::DbErr> {
     let mut opts = ConnectOptions::new(url.expose());
     opts.max_connections(max)
+        .connect_lazy(lazy)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
         // sqlx waits 30 s by default: a request during an outage should fail fast instead.

@@ -410,6 +410,34 @@ impl Cluster {
         })
     }
 
+    /// Copies this running cluster into `pgdata` as a streaming replica of it
+    /// (`pg_basebackup -R`: `standby.signal` and `primary_conninfo` written): start it with
+    /// [`Cluster::start`] on a spec with that `pgdata`. For tests of read replicas.
+    pub fn base_backup(&self, pgdata: &Path) -> Result<()> {
+        let pgdata = absolute(pgdata)?;
+        let parent = pgdata.parent().unwrap_or(Path::new("/")).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(io_err(format!("creating {}", parent.display())))?;
+        self.run_as.chown(&parent)?;
+        // Beside the server binaries when they are there (a directory of links to initdb,
+        // pg_ctl and postgres may hold nothing else), else the client's.
+        let beside = self.bin_dir.join("pg_basebackup");
+        let program = if beside.is_file() { beside } else { PathBuf::from("pg_basebackup") };
+        let mut cmd = self.run_as.command(&program);
+        cmd.arg("--pgdata")
+            .arg(&pgdata)
+            .args(["--write-recovery-conf", "--wal-method", "stream", "--checkpoint", "fast", "--no-sync"])
+            .arg("--host")
+            .arg(&self.socket_dir)
+            .args(["--port", &SOCKET_PORT.to_string(), "--username", SUPERUSER]);
+        run(&mut cmd, "pg_basebackup")?;
+        // The primary's socket lives in its data directory: the backup copied its lock
+        // file (and the primary's log), which would stop the copy from starting.
+        let lock = pgdata.join(format!(".s.PGSQL.{SOCKET_PORT}.lock"));
+        let _ = std::fs::remove_file(lock);
+        let _ = std::fs::remove_file(pgdata.join("tearsheet-server.log"));
+        Ok(())
+    }
+
     /// The file in which the running postmaster writes its pid (see [`postmaster_running`]).
     pub fn pid_file(&self) -> PathBuf {
         self.spec.pgdata.join("postmaster.pid")

@@ -100,9 +100,25 @@ impl ApiError {
     }
 }
 
+/// Trouble with the server rather than the statement: no connection, a connection lost,
+/// the server shutting down or out of resources. Another server (the primary, for a
+/// replica) may well answer.
+pub fn unavailable(err: &DbErr) -> bool {
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    match sqlstate(err).as_deref() {
+        // Connection exceptions (08), authentication (28), a missing database (3D),
+        // insufficient resources (53), operator intervention such as a shutdown or crash
+        // recovery (57P).
+        Some(s) => ["08", "28", "3D", "53", "57P"].iter().any(|class| s.starts_with(class)),
+        None => is_io_error(err),
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
-        if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        if unavailable(&err) {
             return ApiError::ServiceUnavailable(err);
         }
         match sqlstate(&err).as_deref() {
@@ -129,13 +145,6 @@ impl From<DbErr> for ApiError {
             }
             // query_canceled: the statement timeout (or an administrator's cancel).
             Some("57014") => ApiError::Timeout(err),
-            // Trouble with the server rather than the request: connection exceptions (08),
-            // authentication (28), a missing database (3D), insufficient resources (53),
-            // operator intervention such as a shutdown or crash recovery (57P).
-            Some(s) if ["08", "28", "3D", "53", "57P"].iter().any(|class| s.starts_with(class)) => {
-                ApiError::ServiceUnavailable(err)
-            }
-            None if is_io_error(&err) => ApiError::ServiceUnavailable(err),
             _ => ApiError::Internal(err),
         }
     }

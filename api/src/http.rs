@@ -76,7 +76,12 @@ async fn metrics(State(state): State<HttpState>) -> Response {
 /// Prometheus's text format.
 async fn metrics_only(State(app): State<AppState>) -> Response {
     let embedded_up = app.embedded_pid_file.as_deref().map(|f| crate::embedded_pg::postmaster_running(f));
-    let text = crate::monitoring::render(crate::monitoring::Scrape { pools: &app.pools, embedded_up }).await;
+    let text = crate::monitoring::render(crate::monitoring::Scrape {
+        pools: &app.pools,
+        replicas: app.replicas.as_deref(),
+        embedded_up,
+    })
+    .await;
     ([(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], text).into_response()
 }
 
@@ -113,7 +118,9 @@ fn cors(origins: &[CorsOrigin]) -> Option<CorsLayer> {
                 HeaderName::from_static("apollo-require-preflight"),
                 HeaderName::from_static("x-apollo-operation-name"),
                 HeaderName::from_static("traceparent"),
+                HeaderName::from_static(crate::replicas::LSN_HEADER),
             ])
+            .expose_headers([HeaderName::from_static(crate::replicas::LSN_HEADER)])
             .max_age(Duration::from_secs(3600)),
     )
 }
@@ -225,7 +232,8 @@ async fn execute(
         monitoring::record_request(operation, Outcome::Rejected, started.elapsed());
         return response;
     }
-    let request = request.data(Loaders::new(&state.app.pools.read)).data(access);
+    let read = read_target(state, headers, &request).await;
+    let request = request.data(Loaders::new(&read)).data(access);
     // Dropping the execution stops its work in this process; a statement it left running
     // in PostgreSQL ends at the statement timeout, which is shorter.
     match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
@@ -241,6 +249,21 @@ async fn execute(
             endpoint::timed_out(state.request_timeout).into_response(Some(media))
         }
     }
+}
+
+/// The pool this request's reads go to: the primary for mutations (what they return must
+/// include what they wrote), else a replica (see `replicas`), one that has replayed the
+/// client's `x-tearsheet-lsn` when it sends one.
+async fn read_target(state: &HttpState, headers: &HeaderMap, request: &async_graphql::Request) -> crate::db::Db {
+    let Some(replicas) = &state.app.replicas else { return state.app.pools.read.clone() };
+    if endpoint::is_mutation(request) {
+        return state.app.pools.read.clone();
+    }
+    let after =
+        headers.get(crate::replicas::LSN_HEADER).and_then(|v| v.to_str().ok()).and_then(crate::replicas::parse_lsn);
+    let target = replicas.route(after).await;
+    monitoring::record_read(target.replica.is_some());
+    target.db
 }
 
 /// How an executed request went, its errors counted by code.

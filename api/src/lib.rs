@@ -17,6 +17,7 @@ pub mod http;
 pub mod live;
 pub mod monitoring;
 pub mod progress;
+pub mod replicas;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -32,6 +32,9 @@ pub const POOL_MAX: &str = "tearsheet_db_pool_max_connections";
 pub const POOL_WAITING: &str = "tearsheet_db_pool_waiting";
 pub const DATABASE_UP: &str = "tearsheet_database_up";
 pub const EMBEDDED_UP: &str = "tearsheet_embedded_postgres_up";
+pub const READS: &str = "tearsheet_reads_total";
+pub const REPLICA_UP: &str = "tearsheet_replica_up";
+pub const REPLICA_LAG: &str = "tearsheet_replica_lag_seconds";
 
 /// Distinct operation names kept as label values; later ones are counted as `other`.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -70,6 +73,9 @@ fn describe() {
     describe_gauge!(POOL_MAX, "Most connections a pool opens");
     describe_gauge!(POOL_WAITING, "Statements waiting for a connection (in flight beyond the connections in use)");
     describe_gauge!(DATABASE_UP, "1 when the pool answered SELECT 1 within a second at the last scrape");
+    describe_counter!(READS, "Requests by where their reads went (replica, primary), with replicas configured");
+    describe_gauge!(REPLICA_UP, "1 when the replica answered the last poll");
+    describe_gauge!(REPLICA_LAG, "How long ago the primary had WAL the replica has not replayed");
     describe_gauge!(EMBEDDED_UP, "1 when the embedded PostgreSQL cluster this process started is running");
 }
 
@@ -125,6 +131,10 @@ pub fn record_request(operation: String, outcome: Outcome, elapsed: Duration) {
 
 pub fn record_error_code(code: &str) {
     counter!(GRAPHQL_ERRORS, "code" => code.to_owned()).increment(1);
+}
+
+pub fn record_read(on_replica: bool) {
+    counter!(READS, "target" => if on_replica { "replica" } else { "primary" }).increment(1);
 }
 
 pub fn record_batch(loader: &'static str, keys: usize) {
@@ -199,6 +209,7 @@ fn scopeguard<F: FnMut()>(f: F) -> Guard<F> {
 /// What a scrape adds at the moment it runs: the pools' state, whether PostgreSQL answers.
 pub struct Scrape<'a> {
     pub pools: &'a Pools,
+    pub replicas: Option<&'a crate::replicas::Replicas>,
     /// `Some` when this process runs the embedded cluster: whether it is up.
     pub embedded_up: Option<bool>,
 }
@@ -224,6 +235,11 @@ pub async fn render(scrape: Scrape<'_>) -> String {
             Ok(Ok(_))
         );
         gauge!(DATABASE_UP, "pool" => label).set(if up { 1.0 } else { 0.0 });
+    }
+    for replica in scrape.replicas.map(|r| r.replicas()).unwrap_or_default() {
+        let name = replica.name.clone();
+        gauge!(REPLICA_UP, "replica" => name.clone()).set(if replica.is_up() { 1.0 } else { 0.0 });
+        gauge!(REPLICA_LAG, "replica" => name).set(replica.lag().as_secs_f64());
     }
     if let Some(up) = scrape.embedded_up {
         gauge!(EMBEDDED_UP).set(if up { 1.0 } else { 0.0 });

@@ -76,6 +76,7 @@ impl Application {
             pools: pools.clone(),
             live: Some(crate::live::LiveRuns::start(&provisioned.direct_url, args.subscription_backlog as usize)),
             embedded_pid_file: provisioned.cluster.as_ref().map(|c| std::sync::Arc::new(c.pid_file())),
+            replicas: replicas(&args.replicas, &args.db, &pools, args.limits.statement_timeout()).await?,
         };
         let metrics = match args.http.metrics_listen {
             Some(addr) => {
@@ -154,6 +155,33 @@ impl Application {
         }
         served.map_err(StartError::Serve)
     }
+}
+
+/// The replicas' pools, opened lazily (a replica that is down at start is skipped until it
+/// answers), and their poller.
+async fn replicas(
+    args: &crate::config::ReplicaArgs,
+    db: &crate::config::DatabaseArgs,
+    pools: &Pools,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<Option<std::sync::Arc<crate::replicas::Replicas>>, StartError> {
+    if args.replica_urls.is_empty() {
+        return Ok(None);
+    }
+    let mut replicas = Vec::new();
+    for url in &args.replica_urls {
+        let pool = db::lazy_pool(url, db, statement_timeout)
+            .await
+            .map_err(|source| StartError::Db(DbStartError::Unreachable { url: url.redacted(), secs: 0, source }))?;
+        replicas.push((url.redacted(), pool));
+    }
+    tracing::info!(count = replicas.len(), "reads go to replicas");
+    Ok(Some(crate::replicas::Replicas::start(
+        pools.read.clone(),
+        replicas,
+        std::time::Duration::from_millis(args.replica_max_lag_ms),
+        std::time::Duration::from_millis(args.replica_wait_ms),
+    )))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

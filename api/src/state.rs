@@ -15,4 +15,6 @@ pub struct AppState {
     /// The embedded cluster's `postmaster.pid`, when this process started one (for the
     /// `tearsheet_embedded_postgres_up` metric).
     pub embedded_pid_file: Option<Arc<PathBuf>>,
+    /// Streaming replicas for reads (`None`: reads go to the primary).
+    pub replicas: Option<Arc<crate::replicas::Replicas>>,
 }

@@ -122,6 +122,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         auth: AuthArgs { write_tokens: vec![WRITE_TOKEN.parse().expect("token")], read_tokens: Vec::new() },
         http: HttpArgs::default(),
         limits: LimitsArgs::default(),
+        replicas: tearsheet_api::config::ReplicaArgs::default(),
         db: DatabaseArgs {
             database_url: Some(DatabaseUrl::new(database_url)),
             data_dir: PathBuf::from("unused"),
@@ -167,7 +168,12 @@ impl TestSchema {
         )
         .await
         .expect("pools");
-        let state = tearsheet_api::state::AppState { pools: pools.clone(), live: None, embedded_pid_file: None };
+        let state = tearsheet_api::state::AppState {
+            pools: pools.clone(),
+            live: None,
+            embedded_pid_file: None,
+            replicas: None,
+        };
         TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default()), pools }
     }
 

@@ -34,16 +34,53 @@ pub struct Db {
     /// `Some` with the statement cache off: the `SET LOCAL` that opens each transaction
     /// (empty without a statement timeout).
     unnamed: Option<Arc<str>>,
+    /// A replica's reads: where a read goes when this server is unavailable.
+    fallback: Option<Arc<Fallback>>,
+}
+
+/// Another pool to run a read on when this one's server is unavailable, and what to do
+/// when that happens (mark the replica down).
+pub struct Fallback {
+    pub db: Db,
+    pub on_failure: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fallback").finish_non_exhaustive()
+    }
 }
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
-        Db { conn, unnamed: None }
+        Db { conn, unnamed: None, fallback: None }
+    }
+
+    /// This pool, whose reads go to `fallback` when its server is unavailable.
+    pub fn falling_back(mut self, fallback: Fallback) -> Self {
+        self.fallback = Some(Arc::new(fallback));
+        self
+    }
+
+    /// `result` of a read on this pool, or, when its server was unavailable and there is a
+    /// fallback, the same read on the fallback.
+    async fn or_fallback<T, F>(&self, result: Result<T, DbErr>, again: impl FnOnce(Db) -> F) -> Result<T, DbErr>
+    where
+        F: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        match (result, &self.fallback) {
+            (Err(e), Some(fallback)) if crate::error::unavailable(&e) => {
+                tracing::warn!(error = %e, "a replica is unavailable: reading from the primary");
+                (fallback.on_failure)();
+                again(fallback.db.clone()).await
+            }
+            (result, _) => result,
+        }
     }
 
     /// Every statement unnamed and in a transaction of its own that starts with `set_local`.
     pub fn unnamed(conn: DatabaseConnection, set_local: String) -> Self {
-        Db { conn, unnamed: Some(set_local.into()) }
+        Db { conn, unnamed: Some(set_local.into()), fallback: None }
     }
 
     /// SeaORM's connection (for the migrator and other code that needs it).
@@ -138,6 +175,13 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let result = self.query_here(stmt.clone()).await;
+        self.or_fallback(result, |db| async move { db.query_all_raw(stmt).await }).await
+    }
+}
+
+impl Db {
+    async fn query_here(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let Some(set_local) = &self.unnamed else { return self.conn.query_all_raw(stmt).await };
         let mut tx = begin(self.pool(), set_local).await?;
         let rows = fetch_all(&mut tx, &stmt).await?;
@@ -162,8 +206,15 @@ impl StreamTrait for Db {
     ) -> Pin<Box<dyn std::future::Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
             let Some(set_local) = &self.unnamed else {
-                let stream = self.conn.stream_raw(stmt).await?;
-                return Ok(Box::pin(stream) as Self::Stream<'a>);
+                let started = self.conn.stream_raw(stmt.clone()).await;
+                return match (started, &self.fallback) {
+                    (Err(e), Some(fallback)) if crate::error::unavailable(&e) => {
+                        (fallback.on_failure)();
+                        let stream = fallback.db.conn.stream_raw(stmt).await?;
+                        Ok(Box::pin(stream) as Self::Stream<'a>)
+                    }
+                    (started, _) => Ok(Box::pin(started?) as Self::Stream<'a>),
+                };
             };
             // The transaction must stay open while the rows stream: a task holds it and
             // hands rows over a bounded channel, so memory stays bounded as with a cursor.

@@ -8,7 +8,6 @@ use super::limits::page_cost;
 use super::runs::{BacktestRun, BacktestRunFilter, BacktestRunOrder};
 use super::scalars::{parse_run_id, run_id};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store;
 use crate::store::query::Order;
 
@@ -157,11 +156,11 @@ impl CompareQuery {
         }
         let filter = filter.unwrap_or_default().into_filter()?;
         let order = order_by.map(Order::from).unwrap_or_default();
-        let state = ctx.data::<AppState>()?;
+        let read = ctx.data::<super::loaders::Loaders>()?.read();
         let offset = (i64::from(page) - 1) * i64::from(page_size);
         let (items, total) = tokio::try_join!(
-            store::runs::offset_page(&state.pools.read, &filter, order, offset as u64, page_size as u64),
-            store::runs::count(&state.pools.read, &filter),
+            store::runs::offset_page(read, &filter, order, offset as u64, page_size as u64),
+            store::runs::count(read, &filter),
         )
         .map_err(ApiError::from)?;
         super::loaders::prefetch(ctx, &[ctx.look_ahead().field("items")], &items.iter().collect::<Vec<_>>()).await?;

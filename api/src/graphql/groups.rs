@@ -7,7 +7,6 @@ use super::loaders::Loaders;
 use super::metrics::MetricField;
 use super::runs::{BacktestRun, BacktestRunFilter, OrderDirection};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::groups::{self, Group, GroupColumn, GroupOrder, GroupSpec, Grouping, MetricStats, Statistic};
 use crate::store::metrics::Metric;
 
@@ -217,7 +216,7 @@ impl GroupQuery {
             statistics: metrics_asked(ctx, "metrics", "only"),
             best: metrics_asked(ctx, "best", "metric"),
         };
-        let db = &ctx.data::<AppState>()?.pools.read;
+        let db = ctx.data::<super::loaders::Loaders>()?.read();
         let found = groups::groups(db, &spec).await.map_err(ApiError::from)?;
         // Every group's best runs in one statement (a loader would split hundreds of
         // lookups into several batches); `best` then reads them from the cache.

@@ -38,6 +38,11 @@ pub struct Loaders {
 }
 
 impl Loaders {
+    /// The pool this request reads from (a replica, or the primary).
+    pub fn read(&self) -> &Db {
+        &self.read
+    }
+
     pub fn new(read: &Db) -> Self {
         Loaders {
             runs: Arc::new(DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default())),

@@ -19,7 +19,6 @@ use tearsheet_entity::{backtest_run, performance_metrics};
 use super::loaders::{prefetch, prefetch_with_metrics, selected};
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
-use crate::state::AppState;
 use crate::store;
 use crate::store::query::{Filter, Order, OrderField, Position, Scan, SortValue};
 
@@ -133,8 +132,9 @@ impl BacktestRunConnection {
 
     /// Count of all runs matching the filter; computed only when selected.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        let state = ctx.data::<AppState>()?;
-        let n = store::runs::count(&state.pools.read, &self.filter).await.map_err(ApiError::from)?;
+        let n = store::runs::count(ctx.data::<super::loaders::Loaders>()?.read(), &self.filter)
+            .await
+            .map_err(ApiError::from)?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
@@ -147,11 +147,11 @@ pub async fn connection(
     order: Order,
     args: ConnectionArgs,
 ) -> async_graphql::Result<BacktestRunConnection> {
-    let state = ctx.data::<AppState>()?;
+    let read = ctx.data::<super::loaders::Loaders>()?.read();
     let look = ctx.look_ahead();
     let selections = [look.field("nodes"), look.field("edges").field("node")];
     let columns = Columns { config: selected(&selections, &["config"]), metrics: selected(&selections, &["metrics"]) };
-    let (conn, metrics) = page(state, filter, order, args, columns).await?;
+    let (conn, metrics) = page(read, filter, order, args, columns).await?;
     let runs: Vec<&backtest_run::Model> = conn.edges.iter().map(|e| &e.node.0).collect();
     match metrics {
         Some(metrics) => prefetch_with_metrics(ctx, &selections, &runs, metrics).await?,
@@ -169,7 +169,7 @@ struct Columns {
 
 /// The page, and the metrics of its runs when `columns.metrics` asked for them.
 async fn page(
-    state: &AppState,
+    read: &crate::db::Db,
     filter: Filter,
     order: Order,
     args: ConnectionArgs,
@@ -195,7 +195,7 @@ async fn page(
     let from = cursor.as_deref().map(|c| decode_cursor(cursor_arg, order, c)).transpose()?;
     let scan =
         Scan { order, filter, from, backward, limit: size + 1, config: columns.config, metrics: columns.metrics };
-    let mut rows = store::runs::scan(&state.pools.read, &scan).await?;
+    let mut rows = store::runs::scan(read, &scan).await?;
     let more = rows.len() as u64 > size;
     rows.truncate(size as usize);
     if backward {

@@ -5,7 +5,6 @@ use async_graphql::{Context, Enum, InputObject, Object};
 use super::metrics::MetricField;
 use super::runs::{BacktestRun, BacktestRunFilter};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::pareto::{self, MAX_FRONT, MAX_OBJECTIVES, ParetoError};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -46,7 +45,7 @@ impl ParetoQuery {
             .map(|o| pareto::Objective { metric: o.metric.into(), maximize: o.goal == Goal::Maximize })
             .collect();
         let filter = filter.unwrap_or_default().into_filter()?;
-        let db = &ctx.data::<AppState>()?.pools.read;
+        let db = ctx.data::<super::loaders::Loaders>()?.read();
         let ids = pareto::front(db, &filter, &objectives).await.map_err(|e| match e {
             ParetoError::TooLarge => ApiError::bad_request(format!(
                 "the Pareto front has more than {MAX_FRONT} runs: narrow the filter or add a conflicting objective"

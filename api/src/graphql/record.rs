@@ -244,6 +244,18 @@ async fn store(
     }
 }
 
+/// Puts the primary's WAL position after this mutation's commit in the response
+/// (`x-tearsheet-lsn`): sent back with a read, it makes the read see this write on any
+/// replica (see `replicas`). Without replicas there is nothing to wait for.
+async fn send_position(ctx: &Context<'_>, state: &AppState) {
+    if state.replicas.is_none() {
+        return;
+    }
+    if let Some(lsn) = crate::replicas::primary_position(&state.pools.write).await {
+        ctx.insert_http_header(crate::replicas::LSN_HEADER, crate::replicas::format_lsn(lsn));
+    }
+}
+
 /// Reports every error: all but the last through the context (with this field's path),
 /// the last as the resolver's own error.
 fn report(ctx: &Context<'_>, mut errors: Vec<ApiError>) -> async_graphql::Error {
@@ -296,6 +308,7 @@ impl RecordMutation {
         let state = ctx.data::<AppState>()?;
         let configs = configs_shown(ctx, &[]);
         let stored = store(state, std::slice::from_ref(&run), false, configs).await.map_err(|e| report(ctx, e))?;
+        send_position(ctx, state).await;
         let mut runs = respond(ctx, stored).await?;
         runs.pop().ok_or_else(|| ApiError::bad_request("nothing was recorded").into())
     }
@@ -329,7 +342,9 @@ impl RecordMutation {
             return Err(report(ctx, errors));
         }
         let configs = configs_shown(ctx, &["runs"]);
-        let stored = store(ctx.data::<AppState>()?, &runs, true, configs).await.map_err(|e| report(ctx, e))?;
+        let state = ctx.data::<AppState>()?;
+        let stored = store(state, &runs, true, configs).await.map_err(|e| report(ctx, e))?;
+        send_position(ctx, state).await;
         Ok(RecordBacktestRunsPayload { runs: respond(ctx, stored).await? })
     }
 
@@ -340,6 +355,7 @@ impl RecordMutation {
         let id = parse_run_id("id", &id)?;
         let state = ctx.data::<AppState>()?;
         let deleted = record::delete(&state.pools.write, id).await.map_err(ApiError::from)?;
+        send_position(ctx, state).await;
         Ok(DeleteBacktestRunPayload { deleted_id: deleted.map(run_id) })
     }
 }

@@ -11,7 +11,6 @@ use super::metrics::{MetricRangeInput, PerformanceMetrics};
 use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, parse_run_id, run_id};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::query::{Direction, Filter, Order, OrderField};
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -140,7 +139,7 @@ impl BacktestRun {
     }
     /// The chain of original runs, nearest first.
     async fn ancestors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
-        let db = &ctx.data::<AppState>()?.pools.read;
+        let db = ctx.data::<super::loaders::Loaders>()?.read();
         let runs = crate::store::runs::ancestors(db, self.0.id).await.map_err(ApiError::from)?;
         Ok(runs.into_iter().map(BacktestRun).collect())
     }

@@ -290,7 +290,7 @@ pub fn decode_get(raw_query: Option<&str>) -> Result<async_graphql::Request, Ref
 
 /// Whether the operation the request would run is not a query. A document that does not
 /// parse, or names no such operation, is left for execution to report.
-fn is_mutation(request: &async_graphql::Request) -> bool {
+pub fn is_mutation(request: &async_graphql::Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return false };
     let ty = match (&document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
