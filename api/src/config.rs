@@ -157,7 +157,30 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub replicas: ReplicaArgs,
     #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// Trace export (see `telemetry::otlp`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TelemetryArgs {
+    /// Export traces to this OpenTelemetry collector over OTLP/HTTP
+    /// (`http://collector:4318`); none by default.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the traces carry.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "tearsheet")]
+    pub otlp_service_name: String,
+}
+
+impl TelemetryArgs {
+    pub fn otlp(&self) -> Option<crate::telemetry::otlp::OtlpConfig> {
+        self.otlp_endpoint.as_ref().map(|endpoint| crate::telemetry::otlp::OtlpConfig {
+            endpoint: endpoint.clone(),
+            service_name: self.otlp_service_name.clone(),
+        })
+    }
 }
 
 /// Streaming replicas for reads (see `replicas`).

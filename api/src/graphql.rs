@@ -15,6 +15,7 @@ pub mod record;
 pub mod request_errors;
 pub mod runs;
 pub mod scalars;
+mod spans;
 
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{MergedObject, Schema};
@@ -48,9 +49,10 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::S
 /// Extensions run outermost first: error codes see every parse and validation error,
 /// limits every parsed document (cached or not), persisted queries are resolved before
 /// the document cache is asked.
-pub fn build_schema(state: AppState, limits: limits::Limits) -> AppSchema {
-    limits
-        .apply(schema_builder())
+pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> AppSchema {
+    let builder = limits.apply(schema_builder());
+    let builder = if traced { builder.extension(spans::RootFieldSpans) } else { builder };
+    builder
         .extension(request_errors::RequestErrorCodes)
         .extension(limits::LimitsExtension(std::sync::Arc::new(limits)))
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))

@@ -89,7 +89,18 @@ async fn metrics_only(State(app): State<AppState>) -> Response {
 /// variables), never headers (tokens): logs must not hold what the client sent.
 fn request_span(request: &axum::http::Request<Body>) -> tracing::Span {
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+    // A gateway's W3C trace context: exported traces continue its trace (`telemetry::otlp`).
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        traceparent = tracing::field::Empty
+    );
+    if let Some(traceparent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        span.record("traceparent", traceparent);
+    }
+    span
 }
 
 /// CORS for the configured origins; none configured, no CORS headers at all (browsers

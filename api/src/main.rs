@@ -5,7 +5,11 @@ use tearsheet_api::config::Cli;
 
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
-    tearsheet_api::telemetry::init();
+    let otlp = match &command {
+        tearsheet_api::config::Command::Serve(args) => args.telemetry.otlp(),
+        _ => None,
+    };
+    tearsheet_api::telemetry::init(otlp);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -13,7 +17,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tearsheet_api::commands::run(command)) {
+    let outcome = runtime.block_on(tearsheet_api::commands::run(command));
+    tearsheet_api::telemetry::otlp::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -86,7 +86,7 @@ impl Application {
             None => None,
         };
         let router = crate::http::router(
-            graphql::build_schema(state.clone(), args.limits.graphql()),
+            graphql::build_schema(state.clone(), args.limits.graphql(), args.telemetry.otlp_endpoint.is_some()),
             state,
             policy,
             &args.http,

@@ -123,6 +123,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         http: HttpArgs::default(),
         limits: LimitsArgs::default(),
         replicas: tearsheet_api::config::ReplicaArgs::default(),
+        telemetry: tearsheet_api::config::TelemetryArgs::default(),
         db: DatabaseArgs {
             database_url: Some(DatabaseUrl::new(database_url)),
             data_dir: PathBuf::from("unused"),
@@ -174,7 +175,7 @@ impl TestSchema {
             embedded_pid_file: None,
             replicas: None,
         };
-        TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default()), pools }
+        TestSchema { schema: tearsheet_api::graphql::build_schema(state, Default::default(), false), pools }
     }
 
     pub async fn execute(&self, query: &str, variables: Value) -> Value {

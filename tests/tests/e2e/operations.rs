@@ -220,3 +220,114 @@ async fn admin_explain_plans_every_pattern_on_the_servers_sql() {
     assert!(stdout.contains("Index Scan using backtest_runs_pkey"), "{stdout}");
     assert!(stdout.contains("actual time=") && stdout.contains("Buffers:"), "ANALYZE, BUFFERS by default:\n{stdout}");
 }
+
+/// A stand-in OpenTelemetry collector: every OTLP/JSON span posted to `/v1/traces`.
+async fn collector() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+                    assert_eq!(resource["resource"]["attributes"][0]["value"]["stringValue"], "tearsheet-test");
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        sink.lock().expect("lock").extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                    }
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("collector") });
+    (format!("http://{addr}"), spans)
+}
+
+#[tokio::test]
+async fn traces_go_to_an_otlp_collector_continuing_the_gateways_trace_without_variables_or_tokens() {
+    let (endpoint, spans) = collector().await;
+    let db = TestDb::migrated().await;
+    let token = "otlp-token-never-exported";
+    let mut child = tokio::process::Command::new(tearsheet_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-migrate", "--write-token", token])
+        .args(["--otlp-endpoint", &endpoint, "--otlp-service-name", "tearsheet-test"])
+        .env("DATABASE_URL", &db.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let api = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
+                return rest.split('/').next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("started");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let gateway_span = "b7ad6b7169203331";
+    let client = reqwest::Client::new();
+    let input = crate::support::run_input(json!({ "strategyName": "variable-never-exported" }));
+    let response = client
+        .post(format!("http://{api}/graphql"))
+        .bearer_auth(token)
+        .header("traceparent", format!("00-{trace}-{gateway_span}-01"))
+        .json(&json!({ "query": crate::support::RECORD, "variables": { "input": input } }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    // A request without trace context starts a trace of its own.
+    client
+        .post(format!("http://{api}/graphql"))
+        .json(&json!({ "query": "{ backtestRuns(first: 2) { nodes { id } } }" }))
+        .send()
+        .await
+        .expect("POST");
+
+    // The exporter sends within a second of a quiet moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let spans = loop {
+        let spans = spans.lock().expect("lock").clone();
+        let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+        if names.iter().filter(|n| **n == "request").count() >= 2 || std::time::Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let in_trace: Vec<&Value> = spans.iter().filter(|s| s["traceId"] == trace).collect();
+    let request = in_trace.iter().find(|s| s["name"] == "request").unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(request["parentSpanId"], gateway_span, "the request span is the gateway span's child");
+    assert_eq!(request["kind"], 2);
+    let resolve = in_trace
+        .iter()
+        .find(|s| s["name"] == "graphql.resolve")
+        .unwrap_or_else(|| panic!("a root-field span: {in_trace:#?}"));
+    assert_eq!(resolve["parentSpanId"], request["spanId"]);
+    let sql: Vec<&&Value> = in_trace.iter().filter(|s| s["name"] == "sql").collect();
+    assert!(!sql.is_empty(), "SQL statement spans in the trace: {in_trace:#?}");
+    assert!(sql.iter().all(|s| s["kind"] == 3));
+    assert!(
+        sql.iter().any(|s| s["attributes"].to_string().contains("insert_runs")),
+        "statements carry their shape: {sql:#?}"
+    );
+    let other = spans.iter().find(|s| s["name"] == "request" && s["traceId"] != trace).expect("the second request");
+    assert!(other.get("parentSpanId").is_none(), "a new trace has no parent: {other}");
+    let everything = serde_json::to_string(&spans).expect("json");
+    for secret in [token, "variable-never-exported"] {
+        assert!(!everything.contains(secret), "{secret} was exported");
+    }
+    let _ = child.kill().await;
+}
