@@ -45,15 +45,15 @@ impl Loaders {
 
     pub fn new(read: &Db) -> Self {
         Loaders {
-            runs: Arc::new(DataLoader::with_cache(RunLoader(read.clone()), tokio::spawn, HashMapCache::default())),
+            runs: Arc::new(DataLoader::with_cache(RunLoader(read.clone()), spawn_in_span, HashMapCache::default())),
             metrics: Arc::new(DataLoader::with_cache(
                 MetricsLoader(read.clone()),
-                tokio::spawn,
+                spawn_in_span,
                 HashMapCache::default(),
             )),
             equivalents: Arc::new(DataLoader::with_cache(
                 EquivalentsLoader(read.clone()),
-                tokio::spawn,
+                spawn_in_span,
                 HashMapCache::default(),
             )),
             read: read.clone(),
@@ -88,6 +88,17 @@ impl Loaders {
         self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
         Ok(found)
     }
+}
+
+/// Runs a batch on its own task, inside the span that dispatched it (a request's): its SQL
+/// spans then belong to that request's trace instead of starting traces of their own.
+fn spawn_in_span<F>(batch: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument as _;
+    tokio::spawn(batch.in_current_span())
 }
 
 /// The rows found, by key, and `None` for every other key asked for: absence is cached

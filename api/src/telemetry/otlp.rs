@@ -15,8 +15,8 @@
 //!   thread that posts batches (every second, or 512 spans); when the collector is slow
 //!   or down, spans are dropped and counted, not buffered without bound.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};

@@ -289,6 +289,17 @@ async fn traces_go_to_an_otlp_collector_continuing_the_gateways_trace_without_va
         .await
         .expect("POST");
     assert_eq!(response.status(), 200);
+    let id = response.json::<Value>().await.expect("json")["data"]["recordBacktestRun"]["id"].clone();
+    // A lookup through a DataLoader: the batch runs on a task of its own, in the trace.
+    let loader_trace = "1bf7651916cd43dd8448eb211c80319d";
+    let entities = "query($r: [_Any!]!) { _entities(representations: $r) { ... on BacktestRun { id } } }";
+    client
+        .post(format!("http://{api}/graphql"))
+        .header("traceparent", format!("00-{loader_trace}-{gateway_span}-01"))
+        .json(&json!({ "query": entities, "variables": { "r": [{ "__typename": "BacktestRun", "id": id }] } }))
+        .send()
+        .await
+        .expect("POST");
     // A request without trace context starts a trace of its own.
     client
         .post(format!("http://{api}/graphql"))
@@ -302,7 +313,7 @@ async fn traces_go_to_an_otlp_collector_continuing_the_gateways_trace_without_va
     let spans = loop {
         let spans = spans.lock().expect("lock").clone();
         let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
-        if names.iter().filter(|n| **n == "request").count() >= 2 || std::time::Instant::now() > deadline {
+        if names.iter().filter(|n| **n == "request").count() >= 3 || std::time::Instant::now() > deadline {
             break spans;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -323,7 +334,16 @@ async fn traces_go_to_an_otlp_collector_continuing_the_gateways_trace_without_va
         sql.iter().any(|s| s["attributes"].to_string().contains("insert_runs")),
         "statements carry their shape: {sql:#?}"
     );
-    let other = spans.iter().find(|s| s["name"] == "request" && s["traceId"] != trace).expect("the second request");
+    assert!(
+        spans.iter().any(|s| s["traceId"] == loader_trace
+            && s["name"] == "sql"
+            && s["attributes"].to_string().contains("runs_by_ids")),
+        "the DataLoader's statement is in its request's trace: {spans:#?}"
+    );
+    let other = spans
+        .iter()
+        .find(|s| s["name"] == "request" && s["traceId"] != trace && s["traceId"] != loader_trace)
+        .expect("the request without trace context");
     assert!(other.get("parentSpanId").is_none(), "a new trace has no parent: {other}");
     let everything = serde_json::to_string(&spans).expect("json");
     for secret in [token, "variable-never-exported"] {
