@@ -44,6 +44,7 @@ migrations!(
     m0006_config_keys_and_toast,
     m0007_gin_pending_list,
     m0008_config_hash,
+    m0009_config_hash_except_seed,
 );
 
 /// Runs the steps one after the other, each committed on its own.

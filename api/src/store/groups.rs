@@ -150,11 +150,22 @@ fn key_parts(grouping: &Grouping, sql: &mut Sql) -> Vec<(String, KeyKind)> {
         sql.push(&format!(" AS k{}, ", parts.len()));
     }
     if let Some(except) = &grouping.config_except {
-        sql.push("r.config_snapshot - ").bind(Value::from(except.clone())).push("::text[]");
+        if except_seed_only(except) {
+            // A hash to group by; the key itself is read back per group (`groups_sql`).
+            sql.push("r.config_hash_except_seed");
+        } else {
+            sql.push("r.config_snapshot - ").bind(Value::from(except.clone())).push("::text[]");
+        }
         parts.push(("config".to_owned(), KeyKind::Json));
         sql.push(&format!(" AS k{}, ", parts.len()));
     }
     parts
+}
+
+/// `configExcept: ["seed"]` (in any spelling of the list): the stored
+/// `config_hash_except_seed` (m0009) groups these runs without reading their configs.
+fn except_seed_only(keys: &[String]) -> bool {
+    !keys.is_empty() && keys.iter().all(|k| k == "seed")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,7 +199,19 @@ pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
     let mut sql = Sql::default();
     sql.push("SELECT ");
     for i in 1..=k {
-        sql.push(&format!("x.k{i}, "));
+        match &spec.grouping.config_except {
+            // The config part of the key (the last one), grouped by its hash: read from one
+            // run of the group. PostgreSQL evaluates this subquery after the sort and
+            // LIMIT, for the groups returned only.
+            Some(except) if i == k && except_seed_only(except) => {
+                sql.push("(SELECT b.config_snapshot - ")
+                    .bind(Value::from(except.clone()))
+                    .push("::text[] FROM backtest_runs b WHERE b.id = (array_agg(x.id))[1]), ");
+            }
+            _ => {
+                sql.push(&format!("x.k{i}, "));
+            }
+        }
     }
     sql.push("count(*) AS runs, avg(x.ok::int)::float8 AS success_rate");
     for metric in &spec.statistics {
@@ -215,7 +238,7 @@ pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
     sql.push(" FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE");
     spec.filter.push_conditions(&mut sql);
     sql.push(" OFFSET 0) x");
-    let positions: Vec<String> = (1..=parts.len()).map(|i| i.to_string()).collect();
+    let positions: Vec<String> = (1..=parts.len()).map(|i| format!("x.k{i}")).collect();
     if !positions.is_empty() {
         sql.push(&format!(" GROUP BY {}", positions.join(", ")));
     }

@@ -571,3 +571,50 @@ async fn pareto_fronts_match_the_oracle_for_one_to_three_objectives() {
         assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{count} objectives: {response}");
     }
 }
+
+#[tokio::test]
+async fn grouping_across_seeds_treats_key_order_and_number_spelling_as_jsonb_equality_does() {
+    let app = TestApp::spawn().await;
+    // `2.0` and `2` are one number to jsonb equality, though PostgreSQL keeps each spelling.
+    let configs = [
+        r#"{"fast_period": 1.50, "seed": 1, "risk": {"stop": 2}}"#,
+        r#"{"risk": {"stop": 2.0}, "seed": 2, "fast_period": 1.5}"#,
+        r#"{"seed": 3, "fast_period": 1.5, "risk": {"stop": 2}}"#,
+        r#"{"fast_period": 2, "seed": 1, "risk": {"stop": 2}}"#,
+        r#"{"fast_period": 2, "risk": {"stop": 2}}"#,
+    ];
+    for config in configs {
+        let mut input = run_input(json!({}));
+        input["config"] = serde_json::from_str(config).expect("config");
+        let body = format!(
+            r#"{{"query": {}, "variables": {{"input": {}}}}}"#,
+            serde_json::to_string(crate::support::RECORD).expect("query"),
+            serde_json::to_string(&input).expect("input")
+        );
+        let response: Value = reqwest::Client::new()
+            .post(app.url("/graphql"))
+            .bearer_auth(tearsheet_tests::app::WRITE_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("json");
+        assert!(response.get("errors").is_none(), "{response}");
+    }
+    let query = "query($g: RunGrouping!) { runGroups(groupBy: $g) { key runCount } }";
+    // The stored hash (["seed"]) and the general path (the same list spelled twice is the
+    // same grouping; ["seed", "nothing"] removes a key no config has) agree.
+    for except in [json!(["seed"]), json!(["seed", "seed"]), json!(["seed", "nothing"])] {
+        let data = app.data(query, json!({ "g": { "configExcept": except } })).await;
+        let groups = data["runGroups"].as_array().expect("groups");
+        let counts: Vec<u64> = groups.iter().map(|g| g["runCount"].as_u64().expect("count")).collect();
+        assert_eq!(counts, [3, 2], "{except}: {groups:#?}");
+        for group in groups {
+            assert!(group["key"]["config"].get("seed").is_none(), "{group}");
+        }
+        assert_eq!(groups[0]["key"]["config"]["fast_period"].as_f64(), Some(1.5), "{groups:#?}");
+    }
+}
