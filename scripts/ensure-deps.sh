@@ -54,29 +54,28 @@ ensure_node() {
   fi
 }
 
-# Debian's Chromium, for the GraphiQL browser test (playwright-core drives it; no browser
-# is ever downloaded by a test tool). Only the test script needs it.
-# PgBouncer (Debian's, 1.18 on Debian 12) for the tests that run Tearsheet behind it.
-ensure_pgbouncer() {
-  if [ -x /usr/sbin/pgbouncer ] || [ -x /usr/bin/pgbouncer ]; then return 0; fi
-  echo "==> PgBouncer not found: installing it"
+# Installs a Debian package (the machines are Debian; elsewhere, says what to install).
+apt_install() {
+  local package=$1 why=$2
+  echo "==> $package not found: installing it"
   if command -v apt-get >/dev/null 2>&1; then
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
   else
-    echo "Install PgBouncer (the tests run Tearsheet behind it)." >&2
+    echo "Install $package ($why)." >&2
     exit 1
   fi
 }
 
+# PgBouncer (Debian's, 1.18 on Debian 12) for the tests that run Tearsheet behind it.
+ensure_pgbouncer() {
+  if [ -x /usr/sbin/pgbouncer ] || [ -x /usr/bin/pgbouncer ]; then return 0; fi
+  apt_install pgbouncer "the tests run Tearsheet behind it"
+}
+
+# Debian's Chromium, for the GraphiQL browser test (playwright-core drives it; no browser
+# is ever downloaded by a test tool). Only the test script needs it.
 ensure_chromium() {
   if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then return 0; fi
-  echo "==> Chromium not found: installing it"
-  if command -v apt-get >/dev/null 2>&1; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  else
-    echo "Install Chromium and set CHROMIUM to its executable." >&2
-    exit 1
-  fi
+  apt_install chromium "the GraphiQL browser test; or set CHROMIUM to its executable"
 }

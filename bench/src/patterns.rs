@@ -6,7 +6,7 @@ use chrono::{Duration, TimeZone as _, Utc};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use tearsheet_api::graphql::pagination::encode_cursor;
-use tearsheet_api::store::groups::{self, GroupColumn, GroupSpec, Grouping};
+use tearsheet_api::store::groups::{self, GroupSpec};
 use tearsheet_api::store::metrics::{Metric, MetricRange};
 use tearsheet_api::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql};
 use tearsheet_api::store::{pareto, runs, seed};
@@ -235,17 +235,7 @@ impl<'a> Builder<'a> {
                 self.list(list(filter, json)).await
             }
             "groups strategy x instrument" => {
-                let spec = GroupSpec {
-                    grouping: Grouping {
-                        columns: vec![GroupColumn::StrategyName, GroupColumn::InstrumentSymbol],
-                        ..Grouping::default()
-                    },
-                    filter: Filter::default(),
-                    order: None,
-                    limit: 1000,
-                    statistics: Metric::ALL.to_vec(),
-                    best: vec![Metric::SharpeRatio],
-                };
+                let spec = GroupSpec::strategy_by_instrument();
                 Sample {
                     body: body(
                         "{ runGroups(groupBy: { keys: [STRATEGY_NAME, INSTRUMENT_SYMBOL] }, first: 1000) { key runCount successRate \
@@ -257,14 +247,7 @@ impl<'a> Builder<'a> {
             }
             "groups across seeds (one strategy)" => {
                 let (name, _, _) = STRATEGIES[i % STRATEGIES.len()];
-                let spec = GroupSpec {
-                    grouping: Grouping { config_except: Some(vec!["seed".into()]), ..Grouping::default() },
-                    filter: Filter { strategy_name: Some(name.into()), ..Filter::default() },
-                    order: None,
-                    limit: 100,
-                    statistics: vec![Metric::SharpeRatio],
-                    best: Vec::new(),
-                };
+                let spec = GroupSpec::across_seeds(Filter { strategy_name: Some(name.into()), ..Filter::default() });
                 Sample {
                     body: body(
                         "query($s: String) { runGroups(groupBy: { configExcept: [\"seed\"] }, filter: { strategyName: $s }, first: 100) { \

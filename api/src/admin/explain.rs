@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbErr, Value};
 use uuid::Uuid;
 
-use crate::store::groups::{GroupColumn, GroupSpec, Grouping, groups_sql};
+use crate::store::groups::{GroupSpec, groups_sql};
 use crate::store::metrics::{Metric, MetricRange};
 use crate::store::pareto::{Objective, candidates_sql};
 use crate::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql, count_sql};
@@ -182,31 +182,8 @@ async fn statements(db: &DatabaseConnection, pattern: Pattern, s: &Sample) -> Re
             vec![page(Filter::default(), newest, from)]
         }
         Pattern::Count => vec![count_sql(&by_strategy)],
-        Pattern::Groups => {
-            let spec = GroupSpec {
-                grouping: Grouping {
-                    columns: vec![GroupColumn::StrategyName, GroupColumn::InstrumentSymbol],
-                    ..Grouping::default()
-                },
-                filter: Filter::default(),
-                order: None,
-                limit: 1000,
-                statistics: Metric::ALL.to_vec(),
-                best: vec![Metric::SharpeRatio],
-            };
-            vec![groups_sql(&spec).0]
-        }
-        Pattern::GroupsAcrossSeeds => {
-            let spec = GroupSpec {
-                grouping: Grouping { config_except: Some(vec!["seed".into()]), ..Grouping::default() },
-                filter: by_strategy,
-                order: None,
-                limit: 100,
-                statistics: vec![Metric::SharpeRatio],
-                best: Vec::new(),
-            };
-            vec![groups_sql(&spec).0]
-        }
+        Pattern::Groups => vec![groups_sql(&GroupSpec::strategy_by_instrument()).0],
+        Pattern::GroupsAcrossSeeds => vec![groups_sql(&GroupSpec::across_seeds(by_strategy)).0],
         Pattern::Pareto => {
             let objectives = [
                 Objective { metric: Metric::SharpeRatio, maximize: true },

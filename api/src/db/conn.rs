@@ -175,6 +175,10 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if self.fallback.is_none() {
+            return self.query_here(stmt).await;
+        }
+        // Kept for a second attempt (a replica's reads only: the hot path has no fallback).
         let result = self.query_here(stmt.clone()).await;
         self.or_fallback(result, |db| async move { db.query_all_raw(stmt).await }).await
     }
@@ -206,19 +210,27 @@ impl StreamTrait for Db {
     ) -> Pin<Box<dyn std::future::Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
             let Some(set_local) = &self.unnamed else {
-                let started = self.conn.stream_raw(stmt.clone()).await;
-                return match (started, &self.fallback) {
-                    (Err(e), Some(fallback)) if crate::error::unavailable(&e) => {
+                let Some(fallback) = &self.fallback else {
+                    return Ok(Box::pin(self.conn.stream_raw(stmt).await?) as Self::Stream<'a>);
+                };
+                return match self.conn.stream_raw(stmt.clone()).await {
+                    Err(e) if crate::error::unavailable(&e) => {
                         (fallback.on_failure)();
                         let stream = fallback.db.conn.stream_raw(stmt).await?;
                         Ok(Box::pin(stream) as Self::Stream<'a>)
                     }
-                    (started, _) => Ok(Box::pin(started?) as Self::Stream<'a>),
+                    started => Ok(Box::pin(started?) as Self::Stream<'a>),
                 };
             };
             // The transaction must stay open while the rows stream: a task holds it and
             // hands rows over a bounded channel, so memory stays bounded as with a cursor.
-            let mut tx = begin(self.pool(), set_local).await?;
+            let mut tx = match (begin(self.pool(), set_local).await, &self.fallback) {
+                (Err(e), Some(fallback)) if crate::error::unavailable(&e) => {
+                    (fallback.on_failure)();
+                    return fallback.db.stream_raw(stmt).await;
+                }
+                (begun, _) => begun?,
+            };
             let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
             tokio::spawn(async move {
                 let outcome = async {

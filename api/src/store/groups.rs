@@ -91,6 +91,37 @@ pub struct GroupSpec {
     pub best: Vec<Metric>,
 }
 
+impl GroupSpec {
+    /// Strategy × instrument with every statistic and the best Sharpe run: the heaviest
+    /// dashboard grouping (the benchmark's and `admin explain groups`).
+    pub fn strategy_by_instrument() -> GroupSpec {
+        GroupSpec {
+            grouping: Grouping {
+                columns: vec![GroupColumn::StrategyName, GroupColumn::InstrumentSymbol],
+                ..Grouping::default()
+            },
+            filter: Filter::default(),
+            order: None,
+            limit: 1000,
+            statistics: Metric::ALL.to_vec(),
+            best: vec![Metric::SharpeRatio],
+        }
+    }
+
+    /// Runs that differ only by their seed, among `filter`'s, with Sharpe's statistics:
+    /// robustness across seeds (the benchmark's and `admin explain groups-across-seeds`).
+    pub fn across_seeds(filter: Filter) -> GroupSpec {
+        GroupSpec {
+            grouping: Grouping { config_except: Some(vec!["seed".into()]), ..Grouping::default() },
+            filter,
+            order: None,
+            limit: 100,
+            statistics: vec![Metric::SharpeRatio],
+            best: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricStats {
     pub metric: Metric,

@@ -284,7 +284,7 @@ async fn logs_carry_a_request_id_per_request_and_never_tokens_variables_or_passw
 
 /// `tearsheet serve` on `url` (already migrated) with `args` and `env`: the child, its
 /// address, its stderr lines as they come, and the log up to the address line.
-async fn serve_on(
+pub(crate) async fn serve_on(
     url: &str,
     args: &[&str],
     env: &[(&str, &str)],

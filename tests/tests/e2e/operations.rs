@@ -1,13 +1,11 @@
 //! Operating the server: `/metrics`, `--metrics-listen` and `tearsheet admin`.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tearsheet_api::store::seed::{self, SeedSpec};
 use tearsheet_tests::TestDb;
 use tearsheet_tests::app::{TestApp, tearsheet_bin};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// The value of the sample `name{labels}` in Prometheus text (labels as rendered, in order).
 fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
@@ -91,32 +89,14 @@ async fn metrics_count_requests_by_operation_and_outcome_errors_by_code_sql_by_s
 #[tokio::test]
 async fn metrics_listen_moves_metrics_off_the_api_port() {
     let db = TestDb::migrated().await;
-    let mut child = tokio::process::Command::new(tearsheet_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--no-migrate"])
-        .env("DATABASE_URL", &db.url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (mut api, mut metrics, mut log) = (None::<String>, None::<String>, String::new());
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("metrics listening") {
-                metrics = line.split("addr=").nth(1).map(|a| a.trim().to_owned());
-            }
-            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
-                api = rest.split('/').next().map(str::to_owned);
-                break;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no start:\n{log}"));
-    let (api, metrics) = (api.expect("api address"), metrics.unwrap_or_else(|| panic!("no metrics address:\n{log}")));
+    let (mut child, api, _log_rx, log) =
+        crate::binary::serve_on(&db.url, &["--metrics-listen", "127.0.0.1:0"], &[]).await;
+    let metrics = log
+        .lines()
+        .find(|l| l.contains("metrics listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .map(|a| a.trim().to_owned())
+        .unwrap_or_else(|| panic!("no metrics address:\n{log}"));
     assert_eq!(reqwest::get(format!("http://{api}/metrics")).await.expect("GET").status(), 404, "not on the API port");
     let response = reqwest::get(format!("http://{metrics}/metrics")).await.expect("GET");
     assert_eq!(response.status(), 200);
@@ -252,29 +232,8 @@ async fn traces_go_to_an_otlp_collector_continuing_the_gateways_trace_without_va
     let (endpoint, spans) = collector().await;
     let db = TestDb::migrated().await;
     let token = "otlp-token-never-exported";
-    let mut child = tokio::process::Command::new(tearsheet_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-migrate", "--write-token", token])
-        .args(["--otlp-endpoint", &endpoint, "--otlp-service-name", "tearsheet-test"])
-        .env("DATABASE_URL", &db.url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let api = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("GraphiQL: http://").nth(1) {
-                return rest.split('/').next().map(str::to_owned);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("started");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let args = ["--write-token", token, "--otlp-endpoint", &endpoint, "--otlp-service-name", "tearsheet-test"];
+    let (mut child, api, _log_rx, _log) = crate::binary::serve_on(&db.url, &args, &[]).await;
 
     let trace = "0af7651916cd43dd8448eb211c80319c";
     let gateway_span = "b7ad6b7169203331";
