@@ -171,6 +171,9 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if self.unnamed.is_none() && self.fallback.is_none() {
+            return self.conn.query_one_raw(stmt).await;
+        }
         Ok(self.query_all_raw(stmt).await?.into_iter().next())
     }
 

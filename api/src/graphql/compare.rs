@@ -5,6 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::limits::page_cost;
+use super::loaders::Loaders;
 use super::runs::{BacktestRun, BacktestRunFilter, BacktestRunOrder};
 use super::scalars::{parse_run_id, run_id};
 use crate::error::ApiError;
@@ -156,7 +157,7 @@ impl CompareQuery {
         }
         let filter = filter.unwrap_or_default().into_filter()?;
         let order = order_by.map(Order::from).unwrap_or_default();
-        let read = ctx.data::<super::loaders::Loaders>()?.read();
+        let read = ctx.data::<Loaders>()?.read();
         let offset = (i64::from(page) - 1) * i64::from(page_size);
         let (items, total) = tokio::try_join!(
             store::runs::offset_page(read, &filter, order, offset as u64, page_size as u64),

@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use rust_decimal::prelude::ToPrimitive as _;
 
 use super::limits::page_cost;
+use super::loaders::Loaders;
 use super::runs::{BacktestRun, BacktestRunFilter};
 use crate::error::ApiError;
 
@@ -37,7 +38,7 @@ impl DuplicateQuery {
             return Err(ApiError::bad_input("first", format!("first must be 1 to 100, got {first}")).into());
         }
         let filter = filter.unwrap_or_default().into_filter()?;
-        let db = ctx.data::<super::loaders::Loaders>()?.read();
+        let db = ctx.data::<Loaders>()?.read();
         let sets = crate::store::runs::duplicate_sets(db, &filter, first as u64).await.map_err(ApiError::from)?;
         let ids: Vec<uuid::Uuid> = sets.iter().flat_map(|s| s.run_ids.iter().copied()).collect();
         let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &ids).await?;

@@ -216,7 +216,7 @@ impl GroupQuery {
             statistics: metrics_asked(ctx, "metrics", "only"),
             best: metrics_asked(ctx, "best", "metric"),
         };
-        let db = ctx.data::<super::loaders::Loaders>()?.read();
+        let db = ctx.data::<Loaders>()?.read();
         let found = groups::groups(db, &spec).await.map_err(ApiError::from)?;
         // Every group's best runs in one statement (a loader would split hundreds of
         // lookups into several batches); `best` then reads them from the cache.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use tearsheet_entity::{backtest_run, performance_metrics};
 
-use super::loaders::{prefetch, prefetch_with_metrics, selected};
+use super::loaders::{Loaders, prefetch, prefetch_with_metrics, selected};
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
 use crate::store;
@@ -132,9 +132,7 @@ impl BacktestRunConnection {
 
     /// Count of all runs matching the filter; computed only when selected.
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        let n = store::runs::count(ctx.data::<super::loaders::Loaders>()?.read(), &self.filter)
-            .await
-            .map_err(ApiError::from)?;
+        let n = store::runs::count(ctx.data::<Loaders>()?.read(), &self.filter).await.map_err(ApiError::from)?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
@@ -147,7 +145,7 @@ pub async fn connection(
     order: Order,
     args: ConnectionArgs,
 ) -> async_graphql::Result<BacktestRunConnection> {
-    let read = ctx.data::<super::loaders::Loaders>()?.read();
+    let read = ctx.data::<Loaders>()?.read();
     let look = ctx.look_ahead();
     let selections = [look.field("nodes"), look.field("edges").field("node")];
     let columns = Columns { config: selected(&selections, &["config"]), metrics: selected(&selections, &["metrics"]) };

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, Enum, InputObject, Object};
 
+use super::loaders::Loaders;
 use super::metrics::MetricField;
 use super::runs::{BacktestRun, BacktestRunFilter};
 use crate::error::ApiError;
@@ -45,7 +46,7 @@ impl ParetoQuery {
             .map(|o| pareto::Objective { metric: o.metric.into(), maximize: o.goal == Goal::Maximize })
             .collect();
         let filter = filter.unwrap_or_default().into_filter()?;
-        let db = ctx.data::<super::loaders::Loaders>()?.read();
+        let db = ctx.data::<Loaders>()?.read();
         let ids = pareto::front(db, &filter, &objectives).await.map_err(|e| match e {
             ParetoError::TooLarge => ApiError::bad_request(format!(
                 "the Pareto front has more than {MAX_FRONT} runs: narrow the filter or add a conflicting objective"

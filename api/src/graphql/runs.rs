@@ -139,7 +139,7 @@ impl BacktestRun {
     }
     /// The chain of original runs, nearest first.
     async fn ancestors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
-        let db = ctx.data::<super::loaders::Loaders>()?.read();
+        let db = ctx.data::<Loaders>()?.read();
         let runs = crate::store::runs::ancestors(db, self.0.id).await.map_err(ApiError::from)?;
         Ok(runs.into_iter().map(BacktestRun).collect())
     }
