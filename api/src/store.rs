@@ -7,6 +7,7 @@
 //! any batch size, so one prepared plan; `IN ($1, …, $n)` is a new statement per size).
 //! The column lists are explicit so that the heap is read for what the API returns.
 
+pub mod config_hash;
 pub mod groups;
 pub mod metrics;
 pub mod pareto;

@@ -1,5 +1,6 @@
 //! Bulk recording: N runs through `recordBacktestRuns` in batches, against a `COPY` of
-//! rows of the same shape (another seed, so the ids differ) into the same tables.
+//! rows of the same shape (another seed, so the ids differ) into the same tables, hashes
+//! included as the API sends them.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use chrono::{SecondsFormat, TimeZone as _, Utc};
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::Connection as _;
 use serde_json::{Value, json};
+use tearsheet_api::store::config_hash;
 use tearsheet_api::store::record::{NewMetrics, NewRun};
 use tearsheet_api::synthetic::{self, Rng};
 
@@ -158,6 +160,9 @@ pub async fn through_copy(db: &DatabaseConnection, runs: &[NewRun]) -> f64 {
             Some(r.config.to_string()),
             r.error_message.clone(),
             r.original_run_id.map(|id| id.to_string()),
+            // The hashes the API sends too (m0010): the trigger would compute them otherwise.
+            Some(config_hash::config_hash(r).to_string()),
+            Some(config_hash::config_hash_except_seed(&r.config).to_string()),
         ];
         run_rows.push_str(&fields.map(csv).join(","));
         run_rows.push('\n');
@@ -192,7 +197,7 @@ pub async fn through_copy(db: &DatabaseConnection, runs: &[NewRun]) -> f64 {
         (
             "COPY backtest_runs (id, created_at, completed_at, duration_seconds, status, strategy_name, strategy_type, \
           instrument_symbol, date_range_start, date_range_end, initial_capital, data_source, config_snapshot, \
-          error_message, original_run_id) FROM STDIN (FORMAT csv)",
+          error_message, original_run_id, config_hash, config_hash_except_seed) FROM STDIN (FORMAT csv)",
             &run_rows,
         ),
         (

@@ -45,6 +45,7 @@ migrations!(
     m0007_gin_pending_list,
     m0008_config_hash,
     m0009_config_hash_except_seed,
+    m0010_supplied_config_hashes,
 );
 
 /// Runs the steps one after the other, each committed on its own.

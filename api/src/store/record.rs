@@ -189,6 +189,8 @@ impl NewRun {
             config_snapshot: &self.config,
             error_message: self.error_message.as_deref(),
             original_run_id: self.original_run_id,
+            config_hash: super::config_hash::config_hash(self),
+            config_hash_except_seed: super::config_hash::config_hash_except_seed(&self.config),
         }
     }
 }
@@ -212,6 +214,9 @@ struct RunRow<'a> {
     config_snapshot: &'a Json,
     error_message: Option<&'a str>,
     original_run_id: Option<Uuid>,
+    /// Computed here rather than by the trigger (see `config_hash`).
+    config_hash: Uuid,
+    config_hash_except_seed: Uuid,
 }
 
 /// One row of the metrics INSERT's JSON document.
@@ -300,12 +305,13 @@ pub async fn insert(
         Configs::Omit => RUN_COLUMNS.replace("config_snapshot", NO_CONFIG),
     };
     let sql = format!(
-        "INSERT INTO backtest_runs ({INSERT_COLUMNS}) \
-         SELECT {INSERT_COLUMNS} FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
+        "INSERT INTO backtest_runs ({INSERT_COLUMNS}, config_hash, config_hash_except_seed) \
+         SELECT {INSERT_COLUMNS}, config_hash, config_hash_except_seed \
+         FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
            completed_at timestamptz, duration_seconds integer, status varchar, strategy_name varchar, \
            strategy_type varchar, instrument_symbol varchar, date_range_start date, date_range_end date, \
            initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \
-           original_run_id uuid) \
+           original_run_id uuid, config_hash uuid, config_hash_except_seed uuid) \
          ORDER BY id \
          ON CONFLICT (id) DO NOTHING RETURNING {returning}"
     );

@@ -291,6 +291,142 @@ async fn equal_inputs_share_a_config_hash_whatever_the_key_order_or_number_spell
     assert_eq!(equivalents(2), Vec::<Value>::new());
 }
 
+/// A config of awkward JSON, deterministic in `state`: keys jsonb sorts by byte length
+/// (`é` is two bytes), escapes, numbers of every spelling serde_json and numeric print
+/// differently, nesting, empty containers, sometimes a `seed`.
+fn awkward_config(state: &mut u64) -> Value {
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+    fn value(state: &mut u64, depth: u32) -> Value {
+        const KEYS: [&str; 14] =
+            ["", "a", "b", "ab", "ba", "é", "Z", "aa", "a\u{1}", "seed", "\"q\"", "日本", "k\\", "long_parameter"];
+        const STRINGS: [&str; 8] =
+            ["", "1.50", "tab\there", "nl\n\"q\"\\", "\u{1f}\u{7f}é日本", "x.0 }", "null", "b\u{8}f\u{c}r\r"];
+        let numbers = [
+            json!(0),
+            json!(-7),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(0.1),
+            json!(1.5),
+            json!(2.0),
+            json!(-0.0),
+            json!(1e21),
+            json!(1.5e-7),
+            json!(1e300),
+            json!(123456.789),
+            json!(5e-324),
+            json!(f64::MAX),
+            json!(-2.5e-3),
+        ];
+        match next(state) % if depth >= 3 { 4 } else { 6 } {
+            0 => numbers[(next(state) % numbers.len() as u64) as usize].clone(),
+            1 => json!(STRINGS[(next(state) % STRINGS.len() as u64) as usize]),
+            2 => [Value::Null, json!(true), json!(false)][(next(state) % 3) as usize].clone(),
+            3 => numbers[(next(state) % numbers.len() as u64) as usize].clone(),
+            4 => Value::Array((0..next(state) % 4).map(|_| value(state, depth + 1)).collect()),
+            _ => Value::Object(
+                (0..next(state) % 6)
+                    .map(|_| (KEYS[(next(state) % KEYS.len() as u64) as usize].to_owned(), value(state, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut config = serde_json::Map::new();
+    for _ in 0..1 + next(state) % 8 {
+        let key = ["fast_period", "seed", "é", "ab", "risk", "", "日本", "x"][(next(state) % 8) as usize];
+        config.insert(key.to_owned(), value(state, 1));
+    }
+    Value::Object(config)
+}
+
+#[tokio::test]
+async fn server_computed_hashes_equal_postgresql_s() {
+    use sea_orm::ConnectionTrait as _;
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    // With the triggers off, a run stores only if the server supplied both hashes (they
+    // are NOT NULL), and then each must equal the SQL functions' on the stored row.
+    db.execute_unprepared("ALTER TABLE backtest_runs DISABLE TRIGGER USER").await.expect("disable triggers");
+    let mut state = 0x9e37_79b9_7f4a_7c15;
+    let inputs: Vec<Value> = (0..400)
+        .map(|i| {
+            run_input(json!({
+                "id": uuid(i),
+                "config": awkward_config(&mut state),
+                "strategyName": (["SMA", "Mean réversion", "a\tb"][i % 3]),
+                "instrumentSymbol": (["AAPL", "BTC-USD"][i % 2]),
+                "dateRangeStart": (["1999-12-31", "2000-01-01", "2024-02-29"][i % 3]),
+                "dateRangeEnd": "2025-01-01",
+                "dataSource": (["polygon", "csv"][i % 2]),
+            }))
+        })
+        .collect();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) AS runs,
+                    count(*) FILTER (WHERE config_hash <> tearsheet_config_hash(config_snapshot, strategy_name,
+                        strategy_type, instrument_symbol, date_range_start, date_range_end, data_source)) AS bad,
+                    count(*) FILTER (WHERE config_hash_except_seed
+                        <> tearsheet_config_text_hash(config_snapshot - 'seed')) AS bad_except_seed,
+                    count(DISTINCT config_hash) AS distinct_hashes
+             FROM backtest_runs",
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    let count = |c: &str| row.try_get::<i64>("", c).expect(c);
+    assert_eq!(count("runs"), 400);
+    assert_eq!((count("bad"), count("bad_except_seed")), (0, 0), "hashes that differ from PostgreSQL's");
+    assert!(count("distinct_hashes") > 300, "the corpus is varied: {}", count("distinct_hashes"));
+
+    // Writers that leave the hashes out get them from the triggers; an UPDATE recomputes.
+    db.execute_unprepared("ALTER TABLE backtest_runs ENABLE TRIGGER USER").await.expect("enable triggers");
+    db.execute_unprepared(&format!(
+        "INSERT INTO backtest_runs (id, status, strategy_name, strategy_type, instrument_symbol, date_range_start,
+             date_range_end, initial_capital, data_source, config_snapshot)
+         SELECT '{}', status, strategy_name, strategy_type, instrument_symbol, date_range_start, date_range_end,
+             initial_capital, data_source, config_snapshot FROM backtest_runs WHERE id = '{}';
+         UPDATE backtest_runs SET config_snapshot = config_snapshot || '{{\"fast_period\": 99, \"seed\": 1}}'
+         WHERE id = '{}'",
+        uuid(1000),
+        uuid(7),
+        uuid(8)
+    ))
+    .await
+    .expect("write by SQL");
+    let hashes = app
+        .data(
+            "query($a: ID!, $b: ID!, $c: ID!) { a: backtestRun(id: $a) { configHash }
+               b: backtestRun(id: $b) { configHash } c: backtestRun(id: $c) { configHash config } }",
+            json!({ "a": uuid(7), "b": uuid(1000), "c": uuid(8) }),
+        )
+        .await;
+    assert_eq!(hashes["a"], hashes["b"], "the trigger computed the same hash for the copy");
+    let check = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT config_hash = tearsheet_config_hash(config_snapshot, strategy_name, strategy_type,
+                          instrument_symbol, date_range_start, date_range_end, data_source)
+                      AND config_hash_except_seed = tearsheet_config_text_hash(config_snapshot - 'seed') AS fresh
+                 FROM backtest_runs WHERE id = '{}'",
+                uuid(8)
+            ),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert!(check.try_get::<bool>("", "fresh").expect("fresh"), "an updated config got new hashes");
+    assert_eq!(hashes["c"]["config"]["fast_period"], json!(99));
+}
+
 #[tokio::test]
 async fn duplicate_run_sets_are_ordered_by_sharpe_spread_like_the_oracle() {
     let app = TestApp::spawn().await;
