@@ -160,9 +160,16 @@ impl Sql {
 
     /// Appends a placeholder for `value`.
     pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
-        self.values.push(value.into());
-        self.text.push_str(&format!("${}", self.values.len()));
+        let placeholder = self.placeholder(value);
+        self.text.push_str(&placeholder);
         self
+    }
+
+    /// Binds `value` and returns its placeholder, for text written more than once (an
+    /// expression that must be the same, parameter included, in two clauses).
+    pub fn placeholder(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        format!("${}", self.values.len())
     }
 }
 

@@ -632,6 +632,14 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
         ]
     );
     assert_eq!(data["runGroups"][0]["runCount"].as_u64(), Some(inputs.len() as u64), "no keys: one group of all");
+    // With no keys the best run is the best of all runs (lowest drawdown, ties to the
+    // smallest id).
+    let data = app.data("{ runGroups(groupBy: {}) { best(metric: MAX_DRAWDOWN) { id } } }", json!({})).await;
+    let mut scored: Vec<(f64, &str)> =
+        inputs.iter().filter_map(|i| metric(i, "maxDrawdown").map(|v| (v, i["id"].as_str().expect("id")))).collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    assert!(scored.len() > 1 && scored[0].0 == scored[1].0, "the data has a tie for the lowest drawdown: {scored:?}");
+    assert_eq!(data["runGroups"][0]["best"]["id"].as_str(), Some(scored[0].1));
 
     // A filter applies before grouping; an order needing a metric says so.
     let data = app.data(query, json!({ "g": { "keys": ["STATUS"] }, "f": { "strategyName": "A" } })).await;
@@ -740,7 +748,8 @@ async fn grouping_across_seeds_treats_key_order_and_number_spelling_as_jsonb_equ
             .expect("json");
         assert!(response.get("errors").is_none(), "{response}");
     }
-    let query = "query($g: RunGrouping!) { runGroups(groupBy: $g) { key runCount } }";
+    // `best` puts the grouping expression (parameter included) in a window clause too.
+    let query = "query($g: RunGrouping!) { runGroups(groupBy: $g) { key runCount best(metric: SHARPE_RATIO) { id } } }";
     // The stored hash (["seed"]) and the general path (the same list spelled twice is the
     // same grouping; ["seed", "nothing"] removes a key no config has) agree.
     for except in [json!(["seed"]), json!(["seed", "seed"]), json!(["seed", "nothing"])] {
@@ -750,6 +759,7 @@ async fn grouping_across_seeds_treats_key_order_and_number_spelling_as_jsonb_equ
         assert_eq!(counts, [3, 2], "{except}: {groups:#?}");
         for group in groups {
             assert!(group["key"]["config"].get("seed").is_none(), "{group}");
+            assert!(group["best"].is_null(), "no run has metrics: {group}");
         }
         assert_eq!(groups[0]["key"]["config"]["fast_period"].as_f64(), Some(1.5), "{groups:#?}");
     }
