@@ -11,6 +11,7 @@ pub mod loaders;
 pub mod metrics;
 pub mod pagination;
 pub mod pareto;
+pub mod pipeline;
 pub mod record;
 pub mod request_errors;
 pub mod runs;
@@ -37,28 +38,35 @@ pub struct Mutation(record::RecordMutation);
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 
-/// Automatic persisted queries kept (parsed documents, by hash; least recently used go).
-const PERSISTED_QUERIES: usize = 1_000;
-
 /// The schema with no state attached: enough for `tearsheet schema`. A Federation v2
 /// subgraph (see `federation`).
 pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription> {
     Schema::build(Query::default(), Mutation::default(), live::Subscription).enable_federation()
 }
 
-/// Extensions run outermost first: error codes see every parse and validation error,
+/// The schema of the WebSocket endpoint (subscriptions), with the request steps as
+/// extensions, run outermost first: error codes see every parse and validation error,
 /// limits every parsed document (cached or not), persisted queries are resolved before
-/// the document cache is asked.
+/// the document cache is asked. HTTP requests take the same steps without extensions
+/// ([`http_executor`]).
 pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> AppSchema {
     let builder = limits.apply(schema_builder());
     let builder = if traced { builder.extension(spans::RootFieldSpans) } else { builder };
     builder
         .extension(request_errors::RequestErrorCodes)
         .extension(limits::LimitsExtension(std::sync::Arc::new(limits)))
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(pipeline::PERSISTED_QUERIES)))
         .extension(documents::DocumentCache::default())
         .data(state)
         .finish()
+}
+
+/// What executes HTTP requests: the schema without extensions (but the root-field spans
+/// when traces are exported), its request steps taken by `pipeline`.
+pub fn http_executor(state: AppState, limits: limits::Limits, traced: bool) -> pipeline::Executor {
+    let builder = limits.apply(schema_builder());
+    let builder = if traced { builder.extension(spans::RootFieldSpans) } else { builder };
+    pipeline::Executor::new(builder.data(state).finish(), limits)
 }
 
 /// The SDL that `tearsheet schema` prints and `schema.graphql` holds.

@@ -27,21 +27,36 @@ use crate::config::{CorsOrigin, HttpArgs, LimitsArgs};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::pipeline::Executor;
 use crate::monitoring::{self, Outcome};
 use crate::state::AppState;
 
 #[derive(Clone)]
 struct HttpState {
     schema: AppSchema,
+    executor: Executor,
     app: AppState,
     policy: AccessPolicy,
     max_body: usize,
     request_timeout: Duration,
 }
 
-pub fn router(schema: AppSchema, app: AppState, policy: AccessPolicy, http: &HttpArgs, limits: &LimitsArgs) -> Router {
-    let state =
-        HttpState { schema, app, policy, max_body: limits.max_body_bytes(), request_timeout: limits.request_timeout() };
+pub fn router(
+    schema: AppSchema,
+    executor: Executor,
+    app: AppState,
+    policy: AccessPolicy,
+    http: &HttpArgs,
+    limits: &LimitsArgs,
+) -> Router {
+    let state = HttpState {
+        schema,
+        executor,
+        app,
+        policy,
+        max_body: limits.max_body_bytes(),
+        request_timeout: limits.request_timeout(),
+    };
     let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post).fallback(other_method))
         .route("/graphiql/{file}", get(graphiql::asset))
@@ -247,7 +262,7 @@ async fn execute(
     let request = request.data(Loaders::new(&read)).data(access);
     // Dropping the execution stops its work in this process; a statement it left running
     // in PostgreSQL ends at the statement timeout, which is shorter.
-    match tokio::time::timeout(state.request_timeout, state.schema.execute(request)).await {
+    match tokio::time::timeout(state.request_timeout, state.executor.execute(request)).await {
         Ok(mut response) => {
             let outcome = outcome(&mut response);
             monitoring::record_request(operation, outcome, started.elapsed());

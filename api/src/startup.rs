@@ -85,8 +85,10 @@ impl Application {
             }
             None => None,
         };
+        let traced = args.telemetry.otlp_endpoint.is_some();
         let router = crate::http::router(
-            graphql::build_schema(state.clone(), args.limits.graphql(), args.telemetry.otlp_endpoint.is_some()),
+            graphql::build_schema(state.clone(), args.limits.graphql(), traced),
+            graphql::http_executor(state.clone(), args.limits.graphql(), traced),
             state,
             policy,
             &args.http,

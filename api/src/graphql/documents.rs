@@ -16,23 +16,53 @@ const CAPACITY: usize = 1_000;
 /// Longer query texts are parsed every time (and not kept).
 const MAX_QUERY_BYTES: usize = 16 * 1024;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct DocumentCache {
     documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
 }
 
-impl ExtensionFactory for DocumentCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentCacheExtension { documents: Arc::clone(&self.documents) })
+impl DocumentCache {
+    /// The document of `query`: cached, or parsed by `parse` (and cached when it parses).
+    pub fn get_or_parse(
+        &self,
+        query: &str,
+        parse: impl FnOnce(&str) -> ServerResult<ExecutableDocument>,
+    ) -> ServerResult<ExecutableDocument> {
+        if let Some(document) = self.lookup(query) {
+            return Ok(document);
+        }
+        let document = parse(query)?;
+        self.store(query, &document);
+        Ok(document)
+    }
+
+    fn lookup(&self, query: &str) -> Option<ExecutableDocument> {
+        self.documents.lock().ok().and_then(|d| d.get(query).cloned())
+    }
+
+    fn store(&self, query: &str, document: &ExecutableDocument) {
+        // An empty text is a persisted query's, parsed already: nothing to cache by it.
+        if query.is_empty() || query.len() > MAX_QUERY_BYTES {
+            return;
+        }
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= CAPACITY {
+                documents.clear();
+            }
+            documents.insert(query.to_owned(), document.clone());
+        }
     }
 }
 
-struct DocumentCacheExtension {
-    documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+impl ExtensionFactory for DocumentCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
 }
 
+/// For the WebSocket endpoint's schema (HTTP requests use `get_or_parse`, see `pipeline`).
 #[async_graphql::async_trait::async_trait]
-impl Extension for DocumentCacheExtension {
+impl Extension for DocumentCache {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -40,20 +70,11 @@ impl Extension for DocumentCacheExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        // An empty text is a persisted query's, parsed already: nothing to cache by it.
-        if query.is_empty() || query.len() > MAX_QUERY_BYTES {
-            return next.run(ctx, query, variables).await;
-        }
-        if let Some(document) = self.documents.lock().ok().and_then(|d| d.get(query).cloned()) {
+        if let Some(document) = self.lookup(query) {
             return Ok(document);
         }
         let document = next.run(ctx, query, variables).await?;
-        if let Ok(mut documents) = self.documents.lock() {
-            if documents.len() >= CAPACITY {
-                documents.clear();
-            }
-            documents.insert(query.to_owned(), document.clone());
-        }
+        self.store(query, &document);
         Ok(document)
     }
 }

@@ -107,7 +107,8 @@ impl Limits {
         Ok(())
     }
 
-    fn rewrite(&self, error: ServerError) -> ServerError {
+    /// async-graphql's messages for the limits, in our words (with the flag to change).
+    pub fn rewrite(&self, error: ServerError) -> ServerError {
         let message = error.message.as_str();
         // The parser's own guards (nesting beyond 32 selection sets, fragments included;
         // its recursion and stack limits) trip only far past the depth limit.

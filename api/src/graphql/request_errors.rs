@@ -37,6 +37,25 @@ pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
+/// A document that does not parse: `GRAPHQL_PARSE_FAILED`, without the source snippet.
+pub fn parse_error(mut error: ServerError) -> ServerError {
+    error.message = without_snippet(&error.message);
+    with_code(error, PARSE_FAILED)
+}
+
+/// An error raised while resolving: ours carry codes; async-graphql's own coercion errors
+/// are the client's input; anything else without a code is a bug.
+pub fn execution_error(error: ServerError) -> ServerError {
+    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return error; // ours, coded where it was raised
+    }
+    let input = INPUT_ERRORS.iter().any(|prefix| error.message.starts_with(prefix));
+    if !input {
+        tracing::error!(message = %error.message, path = ?error.path, "an error without a code");
+    }
+    with_code(error, if input { "BAD_USER_INPUT" } else { "INTERNAL_SERVER_ERROR" })
+}
+
 /// The parser's message without the copy of the offending source line it includes: a
 /// query of one 10 MB line would come back as a 10 MB error. What is left is the position
 /// (also in `locations`) and what was expected.
@@ -64,10 +83,7 @@ impl Extension for RequestErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut e| {
-            e.message = without_snippet(&e.message);
-            with_code(e, PARSE_FAILED)
-        })
+        next.run(ctx, query, variables).await.map_err(parse_error)
     }
 
     async fn validation(
@@ -78,8 +94,7 @@ impl Extension for RequestErrorCodes {
         next.run(ctx).await.map_err(|errors| errors.into_iter().map(|e| with_code(e, VALIDATION_FAILED)).collect())
     }
 
-    /// Errors raised while resolving: ours carry codes; async-graphql's own coercion
-    /// errors are the client's input; anything else without a code is a bug.
+    /// Errors raised while resolving (see [`execution_error`]).
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -88,15 +103,7 @@ impl Extension for RequestErrorCodes {
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
         for error in &mut response.errors {
-            if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
-                continue; // ours, coded where they were raised
-            }
-            let input = INPUT_ERRORS.iter().any(|prefix| error.message.starts_with(prefix));
-            if !input {
-                tracing::error!(message = %error.message, path = ?error.path, "an error without a code");
-            }
-            let code = if input { "BAD_USER_INPUT" } else { "INTERNAL_SERVER_ERROR" };
-            *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
+            *error = execution_error(std::mem::replace(error, ServerError::new("", None)));
         }
         response
     }
