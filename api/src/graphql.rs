@@ -50,9 +50,7 @@ pub fn schema_builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::S
 /// the document cache is asked. HTTP requests take the same steps without extensions
 /// ([`http_executor`]).
 pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> AppSchema {
-    let builder = limits.apply(schema_builder());
-    let builder = if traced { builder.extension(spans::RootFieldSpans) } else { builder };
-    builder
+    limited(&limits, traced)
         .extension(request_errors::RequestErrorCodes)
         .extension(limits::LimitsExtension(std::sync::Arc::new(limits)))
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(pipeline::PERSISTED_QUERIES)))
@@ -64,9 +62,14 @@ pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> Ap
 /// What executes HTTP requests: the schema without extensions (but the root-field spans
 /// when traces are exported), its request steps taken by `pipeline`.
 pub fn http_executor(state: AppState, limits: limits::Limits, traced: bool) -> pipeline::Executor {
+    pipeline::Executor::new(limited(&limits, traced).data(state).finish(), limits)
+}
+
+/// What both schemas share: async-graphql's own limits, and the root-field spans when
+/// traces are exported.
+fn limited(limits: &limits::Limits, traced: bool) -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription> {
     let builder = limits.apply(schema_builder());
-    let builder = if traced { builder.extension(spans::RootFieldSpans) } else { builder };
-    pipeline::Executor::new(builder.data(state).finish(), limits)
+    if traced { builder.extension(spans::RootFieldSpans) } else { builder }
 }
 
 /// The SDL that `tearsheet schema` prints and `schema.graphql` holds.

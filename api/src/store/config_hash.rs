@@ -53,7 +53,7 @@ pub fn config_hash_except_seed(config: &Json) -> Uuid {
 
 /// The canonical text of `value`, leaving out the top-level key `skip` of an object (what
 /// jsonb's `config - 'seed'` removes; recorded configs are always objects).
-pub fn canonical(value: &Json, skip: Option<&str>) -> String {
+fn canonical(value: &Json, skip: Option<&str>) -> String {
     let mut out = String::with_capacity(256);
     match (value, skip) {
         (Json::Object(map), Some(skip)) => write_object(&mut out, map.iter().filter(|(k, _)| k.as_str() != skip)),
@@ -130,7 +130,7 @@ fn write_number(out: &mut String, n: &Number) {
 
 /// `text` (`-?digits(.digits)?(e[+-]?digits)?`, as serde_json writes a float) as a plain
 /// decimal without exponent, leading zeros or trailing zeros after the point.
-pub fn plain_decimal(text: &str) -> String {
+fn plain_decimal(text: &str) -> String {
     let (negative, text) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
