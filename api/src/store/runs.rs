@@ -10,7 +10,7 @@ use super::metrics::METRICS_COLUMNS_PM;
 use super::query::{
     Filter, Order, OrderField, Position, RUN_COLUMNS_R, Scan, SortValue, Sql, count_sql, offset_page_sql,
 };
-use super::rows::{RUN_WIDTH, metrics_at, run_at};
+use super::rows::{RUN_WIDTH, decimal_at, metrics_at, run_at};
 use super::stmt;
 use crate::monitoring::{self, Shape, sql};
 
@@ -196,7 +196,7 @@ pub async fn scan(db: &impl ConnectionTrait, scan: &Scan) -> Result<Vec<Scanned>
         let run = run_at(&row, 0)?;
         let value = match scan.order.field {
             OrderField::CreatedAt => SortValue::Time(run.created_at.with_timezone(&Utc)),
-            _ => SortValue::Metric(row.try_get_by_index::<Option<Decimal>>(RUN_WIDTH)?),
+            _ => SortValue::Metric(decimal_at(&row, RUN_WIDTH)?),
         };
         let metrics = if scan.metrics { metrics_at(&row, RUN_WIDTH + 1)? } else { None };
         let position = Position { value, id: run.id };

@@ -153,3 +153,92 @@ async fn a_repeated_query_text_still_uses_its_variables_and_is_still_validated()
         assert!(missing["errors"].is_array() && missing["data"].is_null(), "{missing}");
     }
 }
+
+/// The server decodes `numeric` from PostgreSQL's binary form itself (`store::rows`):
+/// every value must come back as the exact decimal PostgreSQL prints, at its scale, for
+/// the metric columns' types and for unconstrained `numeric` (weights far from the point,
+/// trailing zero groups that PostgreSQL strips, negatives, zero).
+#[tokio::test]
+async fn numeric_values_decode_exactly_as_postgresql_prints_them() {
+    use std::str::FromStr as _;
+
+    use rust_decimal::Decimal;
+    use tearsheet_api::store::rows::decimal_at;
+
+    let test_db = tearsheet_tests::TestDb::migrated().await;
+    let db = test_db.connect().await;
+    let mut texts: Vec<String> = [
+        "0",
+        "-0",
+        "0.0001",
+        "-0.0001",
+        "1",
+        "-1",
+        "10000",
+        "100000000",
+        "1e20",
+        "-1e20",
+        "1.5",
+        "1.50000",
+        "9999.9999",
+        "-9999.9999",
+        "12345678.1234",
+        "0.1234567890123456789",
+        "123456789012345678.12",
+        "99999999999999999999.99",
+        "0.00000001",
+        "7.000000000001",
+        "1234.5678",
+        "0.5",
+        "100.01",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let digits = state % 10u64.pow(1 + (state >> 60) as u32 % 12);
+        let scale = (state >> 40) % 9;
+        let sign = if state & 1 == 0 { "" } else { "-" };
+        let text = format!("{digits:0>width$}", width = scale as usize + 1);
+        let (int, frac) = text.split_at(text.len() - scale as usize);
+        texts.push(if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") });
+    }
+    // Each value as unconstrained numeric and as the metric columns' NUMERIC(10, 4) (when
+    // it fits), beside PostgreSQL's own text of it.
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT v::numeric, v::numeric::text,
+                    CASE WHEN abs(v::numeric) < 999999 THEN v::numeric(10, 4) END,
+                    CASE WHEN abs(v::numeric) < 999999 THEN v::numeric(10, 4)::text END
+             FROM unnest($1::text[]) AS t(v)",
+            [texts.clone().into()],
+        ))
+        .await
+        .expect("select numerics");
+    assert_eq!(rows.len(), texts.len());
+    let mut compared = 0;
+    for (row, text) in rows.iter().zip(&texts) {
+        for (value_at, text_at) in [(0, 1), (2, 3)] {
+            let printed: Option<String> = row.try_get_by_index(text_at).expect("text");
+            let decoded = decimal_at(row, value_at).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let expected = printed.as_deref().map(|p| Decimal::from_str(p).expect("parse"));
+            assert_eq!(decoded, expected, "{text} (column {value_at})");
+            // Same scale too: 1.5000 stays 1.5000, as PostgreSQL prints it.
+            assert_eq!(decoded.map(|d| d.to_string()), printed, "{text} (column {value_at})");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2 * texts.len());
+    // NaN has no Decimal: an error, not a wrong number.
+    let nan = db
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT 'NaN'::numeric"))
+        .await
+        .expect("select NaN")
+        .expect("a row");
+    assert!(decimal_at(&nan, 0).is_err());
+}
