@@ -764,3 +764,34 @@ async fn grouping_across_seeds_treats_key_order_and_number_spelling_as_jsonb_equ
         assert_eq!(groups[0]["key"]["config"]["fast_period"].as_f64(), Some(1.5), "{groups:#?}");
     }
 }
+
+/// `paretoFront` prunes its scan by candidates read in a first statement; the scan may see
+/// another snapshot (a run deleted in between, another replica). A pruner the scan does
+/// not meet must not cost the front a run: the scan runs again without pruning.
+#[tokio::test]
+async fn a_pareto_pruner_missing_from_the_scan_leaves_the_front_whole() {
+    use rust_decimal::Decimal;
+    use tearsheet_api::store::metrics::Metric;
+    use tearsheet_api::store::pareto::{Objective, extremes, front, front_pruned_by};
+    use tearsheet_api::store::query::Filter;
+
+    let app = TestApp::spawn().await;
+    app.data(RECORD_MANY, json!({ "inputs": group_inputs() })).await;
+    let db = app.db.connect().await;
+    let objectives = [
+        Objective { metric: Metric::SharpeRatio, maximize: true },
+        Objective { metric: Metric::MaxDrawdown, maximize: false },
+    ];
+    let all = Filter::default();
+    let expected = front(&db, &all, &objectives).await.expect("front");
+    assert!(expected.len() > 1, "a front of several runs: {expected:?}");
+    // Real candidates prune and leave the same front.
+    let pruners = extremes(&db, &all, &objectives).await.expect("extremes");
+    assert!(!pruners.is_empty());
+    assert_eq!(front_pruned_by(&db, &all, &objectives, &pruners).await.expect("pruned"), expected);
+    // A point no run has, beating every run: the scan alone would be empty.
+    let best_sharpe = pruners.iter().map(|p| p[0]).max().expect("sharpe");
+    let least_drawdown = pruners.iter().map(|p| p[1]).min().expect("drawdown");
+    let phantom = vec![best_sharpe + Decimal::ONE, least_drawdown - Decimal::ONE];
+    assert_eq!(front_pruned_by(&db, &all, &objectives, &[phantom]).await.expect("phantom"), expected);
+}
