@@ -267,16 +267,8 @@ impl<'a> Builder<'a> {
                         "{ paretoFront(objectives: [{ metric: SHARPE_RATIO, goal: MAXIMIZE }, { metric: MAX_DRAWDOWN, goal: MINIMIZE }]) { id } }",
                         json!({}),
                     ),
-                    // Both statements of `pareto::front`: the candidates that prune, then the
-                    // scan they prune (its bounds read here, as the server reads them).
-                    floor: vec![
-                        pareto::extremes_sql(&Filter::default(), &objectives),
-                        pareto::candidates_sql(
-                            &Filter::default(),
-                            &objectives,
-                            &pareto::extremes(self.db, &Filter::default(), &objectives).await.expect("extremes"),
-                        ),
-                    ],
+                    // Both statements of `pareto::front`, the scan's bounds read as it reads them.
+                    floor: pareto::statements(self.db, &Filter::default(), &objectives).await.expect("pareto").into(),
                 }
             }
             "duplicate sets" => Sample {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::store::groups::{GroupSpec, groups_sql};
 use crate::store::metrics::{Metric, MetricRange};
-use crate::store::pareto::{self, Objective, candidates_sql, extremes_sql};
+use crate::store::pareto::{self, Objective};
 use crate::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql, count_sql};
 use crate::store::runs::{self, by_ids_sql, duplicate_sets_sql, with_metrics_sql};
 use crate::store::stmt;
@@ -189,12 +189,7 @@ async fn statements(db: &DatabaseConnection, pattern: Pattern, s: &Sample) -> Re
                 Objective { metric: Metric::SharpeRatio, maximize: true },
                 Objective { metric: Metric::MaxDrawdown, maximize: false },
             ];
-            // The scan pruned by the candidates the first statement finds, as `front` runs it.
-            let pruners = pareto::extremes(db, &Filter::default(), &objectives).await?;
-            vec![
-                extremes_sql(&Filter::default(), &objectives),
-                candidates_sql(&Filter::default(), &objectives, &pruners),
-            ]
+            pareto::statements(db, &Filter::default(), &objectives).await?.into()
         }
         Pattern::Duplicates => vec![duplicate_sets_sql(&Filter::default(), 20)],
         Pattern::Ancestors => vec![runs::ancestors_sql(s.rerun.ok_or(ExplainError::NoLineage)?)],

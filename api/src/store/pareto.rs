@@ -59,6 +59,24 @@ impl From<DbErr> for ParetoError {
 /// A candidate's values of the objectives, as stored (exact, for binding back).
 pub type Point = Vec<Decimal>;
 
+impl Objective {
+    fn column(&self) -> String {
+        format!("pm.{}", self.metric.column())
+    }
+
+    /// Best first.
+    fn direction(&self) -> &'static str {
+        if self.maximize { "DESC" } else { "ASC" }
+    }
+}
+
+/// The objectives' values of a row, from column `at` on.
+fn point_at(row: &sea_orm::QueryResult, at: usize, objectives: &[Objective]) -> Result<Point, DbErr> {
+    (0..objectives.len())
+        .map(|i| decimal_at(row, at + i)?.ok_or_else(|| DbErr::Type("pareto: NULL objective".to_owned())))
+        .collect()
+}
+
 /// The runs with every objective's metric that match `filter`: the FROM and WHERE of both
 /// statements. Without conditions (all of them are on runs) the metrics alone: each has
 /// its run (a foreign key that cascades deletes), and PostgreSQL does not drop an inner
@@ -71,7 +89,7 @@ fn candidates_from(sql: &mut Sql, filter: &Filter, objectives: &[Objective]) {
         sql.push(" FROM backtest_runs r JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE");
     }
     for o in objectives {
-        sql.push(&format!(" AND pm.{} IS NOT NULL", o.metric.column()));
+        sql.push(&format!(" AND {} IS NOT NULL", o.column()));
     }
     filter.push_conditions(sql);
 }
@@ -83,9 +101,8 @@ fn candidates_from(sql: &mut Sql, filter: &Filter, objectives: &[Objective]) {
 /// excluded anyway. The ties matter: drawdowns pile up at the generator's floor, and the
 /// lowest drawdown with the best Sharpe prunes far more than any lowest drawdown.
 pub fn extremes_sql(filter: &Filter, objectives: &[Objective]) -> Sql {
-    let columns: Vec<String> = objectives.iter().map(|o| format!("pm.{}", o.metric.column())).collect();
-    let key =
-        |o: &Objective| format!("pm.{} {} NULLS LAST", o.metric.column(), if o.maximize { "DESC" } else { "ASC" });
+    let columns: Vec<String> = objectives.iter().map(Objective::column).collect();
+    let key = |o: &Objective| format!("{} {} NULLS LAST", o.column(), o.direction());
     let mut sql = Sql::default();
     for (i, first) in objectives.iter().enumerate() {
         if i > 0 {
@@ -103,7 +120,7 @@ pub fn extremes_sql(filter: &Filter, objectives: &[Objective]) -> Sql {
 /// The candidates, best-first on each objective in turn, then by id; without the rows
 /// that one of `pruners` beats (each a point of the objectives' values).
 pub fn candidates_sql(filter: &Filter, objectives: &[Objective], pruners: &[Point]) -> Sql {
-    let columns: Vec<String> = objectives.iter().map(|o| format!("pm.{}", o.metric.column())).collect();
+    let columns: Vec<String> = objectives.iter().map(Objective::column).collect();
     let mut sql = Sql::default();
     sql.push(&format!("SELECT pm.backtest_run_id, {}", columns.join(", ")));
     candidates_from(&mut sql, filter, objectives);
@@ -119,11 +136,7 @@ pub fn candidates_sql(filter: &Filter, objectives: &[Objective], pruners: &[Poin
         }
         sql.push("))");
     }
-    let order: Vec<String> = objectives
-        .iter()
-        .zip(&columns)
-        .map(|(o, c)| format!("{c} {}", if o.maximize { "DESC" } else { "ASC" }))
-        .collect();
+    let order: Vec<String> = objectives.iter().zip(&columns).map(|(o, c)| format!("{c} {}", o.direction())).collect();
     sql.push(&format!(" ORDER BY {}, pm.backtest_run_id", order.join(", ")));
     sql
 }
@@ -138,14 +151,23 @@ pub async fn extremes(
     let rows = sql(Shape::read("pareto_extremes"), db.query_all_raw(stmt(text, values))).await?;
     let mut points: Vec<Point> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let point = (0..objectives.len())
-            .map(|i| decimal_at(row, i)?.ok_or_else(|| DbErr::Type("pareto: NULL objective".to_owned())))
-            .collect::<Result<Point, DbErr>>()?;
+        let point = point_at(row, 0, objectives)?;
         if !points.contains(&point) {
             points.push(point);
         }
     }
     Ok(points)
+}
+
+/// The two statements [`front`] sends, the scan's bounds read from the database as it
+/// reads them: what the benchmark's floor and `admin explain` run.
+pub async fn statements(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    objectives: &[Objective],
+) -> Result<[Sql; 2], DbErr> {
+    let pruners = extremes(db, filter, objectives).await?;
+    Ok([extremes_sql(filter, objectives), candidates_sql(filter, objectives, &pruners)])
 }
 
 /// `a` beats `b`: at least as good on every objective, strictly better on one. Values are
@@ -196,10 +218,7 @@ async fn skyline(
     let mut front: Vec<(Point, Uuid)> = Vec::new();
     while let Some(row) = rows.try_next().await? {
         let id: Uuid = get(pg_row(&row)?, 0)?;
-        let mut point = Vec::with_capacity(objectives.len());
-        for i in 0..objectives.len() {
-            point.push(decimal_at(&row, i + 1)?.ok_or_else(|| DbErr::Type("pareto: NULL objective".to_owned()))?);
-        }
+        let mut point = point_at(&row, 1, objectives)?;
         for (seen, pruner) in met.iter_mut().zip(pruners) {
             *seen |= *pruner == point;
         }

@@ -36,7 +36,7 @@ pub fn get<'r, T: Decode<'r, Postgres>>(row: &'r PgRow, at: usize) -> Result<T, 
 /// A `numeric` column's value as a `Decimal`, decoded from PostgreSQL's binary form
 /// directly: base-10000 digits summed into an integer at the value's display scale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Numeric(pub Decimal);
+struct Numeric(Decimal);
 
 const NUMERIC_NEG: u16 = 0x4000;
 const NUMERIC_POS: u16 = 0x0000;
@@ -44,7 +44,7 @@ const NUMERIC_POS: u16 = 0x0000;
 impl Numeric {
     /// PostgreSQL's binary `numeric`: ndigits, weight (of the first digit, in powers of
     /// 10,000), sign, display scale, then the digits.
-    pub fn from_binary(buf: &[u8]) -> Result<Numeric, BoxDynError> {
+    fn from_binary(buf: &[u8]) -> Result<Numeric, BoxDynError> {
         let word = |i: usize| -> Result<u16, BoxDynError> {
             buf.get(2 * i..2 * i + 2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
