@@ -2,6 +2,7 @@
 
 pub(crate) mod endpoint;
 mod graphiql;
+mod large;
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts as _, State};
-use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -229,8 +230,22 @@ fn wants_page(headers: &HeaderMap, query: Option<&str>) -> bool {
 
 async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let Some(media) = MediaType::negotiate(&headers) else { return endpoint::not_acceptable().into_response(None) };
-    match endpoint::decode_post(&headers, body, state.max_body).await {
-        Ok(request) => execute(&state, &headers, request, media).await,
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > large::LARGE_BODY_BYTES && len <= state.max_body as u64) {
+        let work = async move { post(&state, &headers, body, media).await };
+        return large::run(work).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a large request failed");
+            let refusal = endpoint::internal();
+            monitoring::record_error_code(refusal.code());
+            refusal.into_response(Some(media))
+        });
+    }
+    post(&state, &headers, body, media).await
+}
+
+async fn post(state: &HttpState, headers: &HeaderMap, body: Body, media: MediaType) -> Response {
+    match endpoint::decode_post(headers, body, state.max_body).await {
+        Ok(request) => execute(state, headers, request, media).await,
         Err(refusal) => refused(refusal, media),
     }
 }

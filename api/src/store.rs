@@ -14,6 +14,7 @@ pub mod pareto;
 pub mod query;
 pub mod record;
 pub mod rows;
+pub mod run_config;
 pub mod runs;
 pub mod seed;
 

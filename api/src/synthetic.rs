@@ -132,7 +132,7 @@ pub fn runs(seed: u64, count: usize, end: DateTime<Utc>, span: Duration) -> Vec<
                     let year = rng.range(2015, 2022) as i32;
                     let start = NaiveDate::from_ymd_opt(year, rng.range(1, 12) as u32, 1).unwrap_or_default();
                     let end = start + Duration::days(rng.range(180, 1500));
-                    (name.to_owned(), kind.to_owned(), symbol.to_owned(), config, start, end)
+                    (name.to_owned(), kind.to_owned(), symbol.to_owned(), config.into(), start, end)
                 }
             };
         let roll = rng.unit();

@@ -29,7 +29,9 @@ pub fn runs(seed: u64, count: usize) -> Vec<NewRun> {
             })
             .collect();
         if run.original_run_id.is_none() {
-            run.config["parameters"] = Value::Object(params);
+            let mut config = run.config.value();
+            config["parameters"] = Value::Object(params);
+            run.config = config.into();
         }
     }
     // Re-runs carry their original's config, padded or not, as it was generated.
@@ -162,7 +164,7 @@ pub async fn through_copy(db: &DatabaseConnection, runs: &[NewRun]) -> f64 {
             r.original_run_id.map(|id| id.to_string()),
             // The hashes the API sends too (m0010): the trigger would compute them otherwise.
             Some(config_hash::config_hash(r).to_string()),
-            Some(config_hash::config_hash_except_seed(&r.config).to_string()),
+            Some(r.config.hash_except_seed().to_string()),
         ];
         run_rows.push_str(&fields.map(csv).join(","));
         run_rows.push('\n');

@@ -1,6 +1,11 @@
 //! Mutations: recording and deleting runs, and the validation of what is recorded.
 
-use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use std::borrow::Cow;
+
+use async_graphql::registry::Registry;
+use async_graphql::{
+    Context, ID, InputObject, InputType, InputValueError, InputValueResult, Json, Object, SimpleObject,
+};
 use chrono::{DateTime, SubsecRound as _, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -13,6 +18,7 @@ use crate::auth::Access;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 use crate::store::record::{self, Configs, NewRun, RecordError, Recorded, Rejection};
+use crate::store::run_config::RunConfig;
 
 /// At most this many runs per `recordBacktestRuns` call.
 pub const MAX_BATCH: usize = 1000;
@@ -48,7 +54,7 @@ pub struct RecordBacktestRunInput {
     /// 1 to 50 characters.
     pub data_source: String,
     /// The complete strategy configuration: a JSON object of at most 1 MiB.
-    pub config: Json<serde_json::Value>,
+    pub config: ConfigInput,
     /// Only for FAILED or INTERRUPTED runs.
     pub error_message: Option<String>,
     /// The run this one re-runs: a stored run, or one earlier in the same batch.
@@ -61,20 +67,29 @@ pub struct RecordBacktestRunInput {
 const TEXT_LIMITS: [(&str, usize); 4] =
     [("strategyName", 100), ("strategyType", 50), ("instrumentSymbol", 20), ("dataSource", 50)];
 
-/// The length of a JSON value serialized, counted without building the text.
-fn json_len(value: &serde_json::Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
+/// `config`, the `JSON` scalar of the schema, turned into the stored form (text and
+/// hashes, see `store::run_config`) as soon as it is parsed: async-graphql parses a
+/// batch's whole list of inputs before the resolver runs, and 1,000 configs as value trees
+/// were a third of a recording's memory. What is wrong with it is kept and reported by
+/// `validate`, in field order, like every other field's problem.
+#[derive(Clone, Debug)]
+pub struct ConfigInput(std::result::Result<RunConfig, String>);
+
+impl ConfigInput {
+    fn new(value: serde_json::Value) -> ConfigInput {
+        if !value.is_object() {
+            return ConfigInput(Err("config must be a JSON object".to_owned()));
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+        if json_has_nul(&value) {
+            return ConfigInput(Err("config must not contain the NUL character (\\u0000)".to_owned()));
         }
+        let config = RunConfig::new(&value);
+        let size = config.text().len();
+        if size > MAX_CONFIG_BYTES {
+            return ConfigInput(Err(format!("config must be at most {MAX_CONFIG_BYTES} bytes as JSON, got {size}")));
+        }
+        ConfigInput(Ok(config))
     }
-    let mut count = Count(0);
-    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 /// Whether any string (or key) of a JSON value contains NUL, which `jsonb` cannot store.
@@ -84,6 +99,35 @@ fn json_has_nul(value: &serde_json::Value) -> bool {
         serde_json::Value::Array(items) => items.iter().any(json_has_nul),
         serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
         _ => false,
+    }
+}
+
+impl InputType for ConfigInput {
+    type RawValueType = Self;
+
+    fn type_name() -> Cow<'static, str> {
+        <Json<serde_json::Value> as InputType>::type_name()
+    }
+
+    /// The schema's `JSON` scalar, as `Json<Value>` registers it.
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Json<serde_json::Value> as InputType>::create_type_info(registry)
+    }
+
+    fn parse(value: Option<async_graphql::Value>) -> InputValueResult<Self> {
+        let Json(value) = <Json<serde_json::Value> as InputType>::parse(value).map_err(InputValueError::propagate)?;
+        Ok(ConfigInput::new(value))
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        match &self.0 {
+            Ok(config) => async_graphql::Value::from_json(config.value()).unwrap_or_default(),
+            Err(_) => async_graphql::Value::Null,
+        }
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
     }
 }
 
@@ -129,20 +173,7 @@ impl RecordBacktestRunInput {
             return Err(ApiError::bad_input("initialCapital", "initialCapital must be greater than 0"));
         }
         let initial_capital = decimal_in_column("initialCapital", self.initial_capital, 20, 2)?;
-        let config = self.config.0;
-        if !config.is_object() {
-            return Err(ApiError::bad_input("config", "config must be a JSON object"));
-        }
-        let size = json_len(&config);
-        if size > MAX_CONFIG_BYTES {
-            return Err(ApiError::bad_input(
-                "config",
-                format!("config must be at most {MAX_CONFIG_BYTES} bytes as JSON, got {size}"),
-            ));
-        }
-        if json_has_nul(&config) {
-            return Err(ApiError::bad_input("config", "config must not contain the NUL character (\\u0000)"));
-        }
+        let config = self.config.0.map_err(|problem| ApiError::bad_input("config", problem))?;
         let status = self.status;
         if let Some(message) = &self.error_message {
             if status == RunStatus::Success {

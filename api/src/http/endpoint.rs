@@ -146,6 +146,11 @@ pub fn timed_out(timeout: std::time::Duration) -> Refusal {
     )
 }
 
+/// A request whose execution failed outside GraphQL (its task panicked).
+pub fn internal() -> Refusal {
+    Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "the request failed; see the server's log")
+}
+
 pub fn not_acceptable() -> Refusal {
     Refusal::new(
         StatusCode::NOT_ACCEPTABLE,

@@ -30,8 +30,7 @@ use super::record::NewRun;
 /// `\x1f` separator (dates as days since 2000-01-01, as the SQL writes them).
 pub fn config_hash(run: &NewRun) -> Uuid {
     let epoch = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
-    let mut md5 = Md5::new();
-    md5.update(canonical(&run.config, None));
+    let mut md5 = run.config.canonical_md5();
     for part in [
         run.strategy_name.as_str(),
         &run.strategy_type,
@@ -53,7 +52,7 @@ pub fn config_hash_except_seed(config: &Json) -> Uuid {
 
 /// The canonical text of `value`, leaving out the top-level key `skip` of an object (what
 /// jsonb's `config - 'seed'` removes; recorded configs are always objects).
-fn canonical(value: &Json, skip: Option<&str>) -> String {
+pub(super) fn canonical(value: &Json, skip: Option<&str>) -> String {
     let mut out = String::with_capacity(256);
     match (value, skip) {
         (Json::Object(map), Some(skip)) => write_object(&mut out, map.iter().filter(|(k, _)| k.as_str() != skip)),

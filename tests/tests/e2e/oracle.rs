@@ -55,7 +55,8 @@ fn oracle_runs() -> Vec<NewRun> {
                 "fast_period": rng.range(1, 5) * 10,
                 "risk_management": { "stop_loss": rng.range(1, 3), "trailing": rng.range(0, 1) == 1 },
                 "instruments": [symbol, "SPY"],
-            }),
+            })
+            .into(),
             error_message: (status != RunStatus::Success).then(|| "stopped".to_owned()),
             original_run_id: (i > 0 && rng.range(0, 30) == 0).then(|| runs[rng.range(0, i as i64 - 1) as usize].id),
             metrics,
@@ -205,7 +206,7 @@ async fn every_order_filter_and_page_size_walks_like_the_oracle_both_ways() {
             json!({ "config": { "fast_period": 30, "risk_management": { "stop_loss": 2 }, "instruments": ["MSFT"] } }),
             Box::new(|r| {
                 contains(
-                    &r.config,
+                    &r.config.value(),
                     &json!({ "fast_period": 30, "risk_management": { "stop_loss": 2 }, "instruments": ["MSFT"] }),
                 )
             }),

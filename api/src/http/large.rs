@@ -1,0 +1,62 @@
+//! Large requests (batches of runs, megabytes of JSON) run on a thread of their own.
+//!
+//! Why: glibc's allocator gives a thread that allocates under contention an arena of its
+//! own, and keeps what is freed in an arena for that arena's next allocations. A batch of
+//! 1,000 runs needs ~45 MB while it is parsed and checked: its variables as GraphQL values,
+//! twice over (async-graphql copies them to validate the arguments and again to resolve
+//! them). Run on whichever runtime worker picked the request up, every worker's arena grew
+//! to that size in turn and kept it: recording 100,000 runs in batches of 1,000, the
+//! server's resident set peaked at 86 MiB, against 56 MiB with a single arena
+//! (`MALLOC_ARENA_MAX=1`, which slows every read by contention instead). On one thread the
+//! batches reuse one arena's memory, the workers' arenas stay the size of the reads, and
+//! large requests are parsed one at a time, which bounds their memory too.
+//!
+//! The thread runs a single-threaded tokio runtime: a large request's database work and
+//! timers are awaited there (sockets opened by the main runtime keep being driven by it),
+//! and several large requests can wait on PostgreSQL at once.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use tokio::runtime::Handle;
+use tokio::task::JoinError;
+
+/// Bodies declared larger than this go to the large-request thread.
+pub const LARGE_BODY_BYTES: u64 = 256 * 1024;
+
+static LARGE: OnceLock<Option<Handle>> = OnceLock::new();
+
+/// Runs `work` on the large-request thread (started on first use), or here when that
+/// thread could not be started.
+pub async fn run<F>(work: F) -> Result<F::Output, JoinError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match LARGE.get_or_init(start) {
+        Some(handle) => handle.spawn(work).await,
+        None => Ok(work.await),
+    }
+}
+
+fn start() -> Option<Handle> {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the large-request runtime: large requests run on the workers");
+            return None;
+        }
+    };
+    let handle = runtime.handle().clone();
+    // The thread lives as long as the process; its runtime only runs what `run` spawns.
+    let started = std::thread::Builder::new()
+        .name("tearsheet-large".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()));
+    match started {
+        Ok(_) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the large-request thread: large requests run on the workers");
+            None
+        }
+    }
+}
