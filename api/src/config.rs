@@ -345,7 +345,11 @@ pub struct AuthArgs {
     pub read_tokens: Vec<Token>,
 }
 
+/// Its flags are global to its subcommands, so that `tearsheet migrate status
+/// --database-url …` reads as it is written (they would otherwise have to come before
+/// `status`).
 #[derive(Debug, Args, Clone)]
+#[command(mut_args(|arg| arg.global(true)))]
 pub struct MigrateArgs {
     #[command(subcommand)]
     pub action: Option<MigrateAction>,
@@ -519,6 +523,25 @@ mod tests {
             (parsed.max_body_bytes, parsed.statement_timeout_ms, parsed.request_timeout_ms, parsed.no_introspection),
             (default.max_body_bytes, default.statement_timeout_ms, default.request_timeout_ms, false)
         );
+    }
+
+    #[test]
+    fn migrate_flags_go_before_or_after_its_subcommand() {
+        let url = "postgres://u@db/x";
+        for argv in [
+            vec!["tearsheet", "migrate", "status", "--database-url", url],
+            vec!["tearsheet", "migrate", "--database-url", url, "status"],
+        ] {
+            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let Command::Migrate(args) = cli.into_command() else { panic!("migrate") };
+            assert_eq!(args.action, Some(MigrateAction::Status), "{argv:?}");
+            assert_eq!(args.db.database_url.as_ref().map(DatabaseUrl::expose), Some(url), "{argv:?}");
+        }
+        let cli = Cli::try_parse_from(["tearsheet", "migrate", "down", "--steps", "2", "--database-url", url])
+            .expect("parses");
+        let Command::Migrate(args) = cli.into_command() else { panic!("migrate") };
+        assert_eq!(args.action, Some(MigrateAction::Down { steps: 2, all: false }));
+        assert_eq!(args.db.database_url.as_ref().map(DatabaseUrl::expose), Some(url));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
-use tokio::task::JoinError;
+use tokio::task::{AbortHandle, JoinError};
 
 /// Bodies declared larger than this go to the large-request thread.
 pub const LARGE_BODY_BYTES: u64 = 256 * 1024;
@@ -43,7 +43,13 @@ where
     // batch's memory does not stay resident until the next one.
     give_back_freed_memory().await;
     let output = match LARGE.get_or_init(start) {
-        Some(handle) => handle.spawn(work).await,
+        Some(handle) => {
+            let task = handle.spawn(work);
+            // A request whose client went away stops, as it would on a worker (its
+            // transaction rolls back): the task is aborted when this future is dropped.
+            let _abort = AbortOnDrop(task.abort_handle());
+            task.await
+        }
         None => Ok(work.await),
     };
     give_back_freed_memory().await;
@@ -60,6 +66,15 @@ async fn give_back_freed_memory() {
         #[allow(unsafe_code)]
         let trim = || unsafe { libc::malloc_trim(0) };
         let _ = tokio::task::spawn_blocking(trim).await;
+    }
+}
+
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        // A no-op once the task has finished.
+        self.0.abort();
     }
 }
 
