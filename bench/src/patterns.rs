@@ -147,7 +147,7 @@ impl<'a> Builder<'a> {
                         &format!("query Run($id: ID!) {{ backtestRun(id: $id) {{ {FIELDS} config }} }}"),
                         json!({ "id": id }),
                     ),
-                    floor: vec![runs::with_metrics_sql(&[id])],
+                    floor: vec![runs::with_metrics_sql(&[id], runs::Configs::Omit)],
                 }
             }
             "newest 20 + metrics" => self.list(list(Filter::default(), Value::Null)).await,
@@ -199,7 +199,7 @@ impl<'a> Builder<'a> {
                         ),
                         json!({ "ids": ids }),
                     ),
-                    floor: vec![runs::with_metrics_sql(&ids)],
+                    floor: vec![runs::with_metrics_sql(&ids, runs::Configs::Return)],
                 }
             }
             "config fast_period" => {

@@ -14,7 +14,7 @@ use crate::store::groups::{GroupSpec, groups_sql};
 use crate::store::metrics::{Metric, MetricRange};
 use crate::store::pareto::{self, Objective};
 use crate::store::query::{Direction, Filter, Order, OrderField, Position, Scan, SortValue, Sql, count_sql};
-use crate::store::runs::{self, by_ids_sql, duplicate_sets_sql, with_metrics_sql};
+use crate::store::runs::{self, Configs, duplicate_sets_sql, with_metrics_sql};
 use crate::store::stmt;
 
 /// The query patterns of the benchmark (BENCHMARKS.md), by name.
@@ -140,7 +140,7 @@ async fn statements(db: &DatabaseConnection, pattern: Pattern, s: &Sample) -> Re
     let newest = Order::default();
     let by_strategy = Filter { strategy_name: Some(s.strategy.clone()), ..Filter::default() };
     Ok(match pattern {
-        Pattern::RunById => vec![with_metrics_sql(&[s.run])],
+        Pattern::RunById => vec![with_metrics_sql(&[s.run], Configs::Omit)],
         Pattern::Newest => vec![page(Filter::default(), newest, None)],
         Pattern::Strategy => vec![page(by_strategy, newest, None)],
         Pattern::Instrument => {
@@ -152,7 +152,7 @@ async fn statements(db: &DatabaseConnection, pattern: Pattern, s: &Sample) -> Re
         Pattern::TopSharpe => vec![top(OrderField::SharpeRatio)],
         Pattern::TopTotalReturn => vec![top(OrderField::TotalReturn)],
         Pattern::TopMaxDrawdown => vec![top(OrderField::MaxDrawdown)],
-        Pattern::Compare => vec![by_ids_sql(&s.ids), crate::store::metrics::by_run_ids_sql(&s.ids)],
+        Pattern::Compare => vec![with_metrics_sql(&s.ids, Configs::Return)],
         Pattern::ConfigContains => {
             let config = serde_json::json!({ "fast_period": s.fast_period });
             vec![page(Filter { config: Some(config), ..Filter::default() }, newest, None)]

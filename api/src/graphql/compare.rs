@@ -11,6 +11,7 @@ use super::scalars::{parse_run_id, run_id};
 use crate::error::ApiError;
 use crate::store;
 use crate::store::query::Order;
+use crate::store::runs::Configs;
 
 pub const MAX_COMPARED: usize = 10;
 /// `page * pageSize` beyond this is refused: deep OFFSETs read and discard every row before.
@@ -119,7 +120,10 @@ impl CompareQuery {
             )
             .into());
         }
-        let mut runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &wanted).await?;
+        // The differences need the configs; without them, the runs' selection decides.
+        let configs =
+            if ctx.look_ahead().field("configDifferences").exists() { Configs::Return } else { Configs::Omit };
+        let mut runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &wanted, configs).await?;
         runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let missing_ids = wanted.iter().filter(|id| !runs.iter().any(|r| r.id == **id)).map(|id| run_id(*id)).collect();
         let config_differences = if runs.len() < 2 {

@@ -9,6 +9,7 @@ use super::runs::{BacktestRun, BacktestRunFilter, OrderDirection};
 use crate::error::ApiError;
 use crate::store::groups::{self, Group, GroupColumn, GroupOrder, GroupSpec, Grouping, MetricStats, Statistic};
 use crate::store::metrics::Metric;
+use crate::store::runs::Configs;
 
 /// Most groups one request returns.
 pub const MAX_GROUPS: i32 = 1000;
@@ -222,7 +223,7 @@ impl GroupQuery {
         // lookups into several batches); `best` then reads them from the cache.
         let best: Vec<uuid::Uuid> = found.iter().flat_map(|g| g.best.iter().filter_map(|(_, id)| *id)).collect();
         if !best.is_empty() {
-            super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best).await?;
+            super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best, Configs::Return).await?;
         }
         Ok(found.into_iter().map(RunGroup).collect())
     }

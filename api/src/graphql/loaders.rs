@@ -25,6 +25,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::monitoring;
 use crate::store;
+use crate::store::runs::Configs;
 
 /// Cheap to clone (the loaders are shared): a subscription keeps a handle to clear them.
 #[derive(Clone)]
@@ -69,11 +70,18 @@ impl Loaders {
     }
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
-    /// statement) and caches them, absences included. Returns the runs found.
-    async fn fetch_runs(&self, ids: &[Uuid], metrics: bool) -> async_graphql::Result<Vec<backtest_run::Model>> {
+    /// statement, and then without their configs when `configs` says so) and caches them,
+    /// absences included. Returns the runs found.
+    async fn fetch_runs(
+        &self,
+        ids: &[Uuid],
+        metrics: bool,
+        configs: Configs,
+    ) -> async_graphql::Result<Vec<backtest_run::Model>> {
         monitoring::record_batch("runs_prefetch", ids.len());
+        let whole = !metrics || configs == Configs::Return;
         let found = if metrics {
-            let rows = store::runs::with_metrics(&self.read, ids).await.map_err(ApiError::from)?;
+            let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
             let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
             let mut found = Vec::with_capacity(rows.len());
             for (run, m) in rows {
@@ -85,7 +93,13 @@ impl Loaders {
         } else {
             store::runs::by_ids(&self.read, ids).await.map_err(ApiError::from)?
         };
-        self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
+        if whole {
+            self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
+        } else {
+            // Rows without their configs are not whole runs: only the absences are cached.
+            let present: std::collections::HashSet<Uuid> = found.iter().map(|r| r.id).collect();
+            self.runs.feed_many(ids.iter().filter(|id| !present.contains(id)).map(|id| (*id, None))).await;
+        }
         Ok(found)
     }
 }
@@ -123,13 +137,19 @@ pub fn selected(selections: &[Lookahead<'_>], path: &[&str]) -> bool {
 /// The runs with these ids (unknown ids are left out), read and cached for a resolver
 /// whose result applies `selections` to each: one statement for the runs and, when
 /// selected, their metrics; then what [`prefetch`] loads for their original runs.
+///
+/// `configs`: whether the caller needs the configs whatever the selection shows
+/// (`Return`), or only where it shows them (`Omit`: read without them unless selected; a
+/// selection the look-ahead misses still gets its config from the `config` resolver).
 pub async fn load_runs(
     ctx: &Context<'_>,
     selections: &[Lookahead<'_>],
     ids: &[Uuid],
+    configs: Configs,
 ) -> async_graphql::Result<Vec<backtest_run::Model>> {
     let loaders = ctx.data::<Loaders>()?;
-    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"])).await?;
+    let configs = if selected(selections, &["config"]) { Configs::Return } else { configs };
+    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
     prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
     Ok(runs)
 }
@@ -238,7 +258,7 @@ async fn prefetch_originals(
     wanted.dedup();
     let with_metrics = selected(selections, &["originalRun", "metrics"]);
     if !wanted.is_empty() {
-        loaders.fetch_runs(&wanted, with_metrics).await?;
+        loaders.fetch_runs(&wanted, with_metrics, Configs::Return).await?;
     }
     // Originals in hand whose metrics `prefetch` does not fetch with the page's.
     let in_hand_originals: Vec<Uuid> =

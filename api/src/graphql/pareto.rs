@@ -7,6 +7,7 @@ use super::metrics::MetricField;
 use super::runs::{BacktestRun, BacktestRunFilter};
 use crate::error::ApiError;
 use crate::store::pareto::{self, MAX_FRONT, MAX_OBJECTIVES, ParetoError};
+use crate::store::runs::Configs;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Goal {
@@ -53,7 +54,7 @@ impl ParetoQuery {
             )),
             ParetoError::Db(e) => ApiError::from(e),
         })?;
-        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &ids).await?;
+        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &ids, Configs::Return).await?;
         let mut by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
             runs.into_iter().map(|r| (r.id, r)).collect();
         // In the front's order; a run deleted meanwhile is left out.

@@ -12,6 +12,7 @@ use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, parse_run_id, run_id};
 use crate::error::ApiError;
 use crate::store::query::{Direction, Filter, Order, OrderField};
+use crate::store::runs::Configs;
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RunStatus {
@@ -267,7 +268,7 @@ impl RunQuery {
     /// One run by id; null when no run has it.
     async fn backtest_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BacktestRun>> {
         let id = parse_run_id("id", &id)?;
-        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &[id]).await?;
+        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &[id], Configs::Omit).await?;
         Ok(runs.into_iter().next().map(BacktestRun))
     }
 

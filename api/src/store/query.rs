@@ -311,11 +311,8 @@ impl Scan {
 
     /// The run columns this scan reads, on alias `r`.
     fn columns(&self) -> String {
-        if self.config {
-            RUN_COLUMNS_R.to_owned()
-        } else {
-            RUN_COLUMNS_R.replace("r.config_snapshot", super::runs::NO_CONFIG)
-        }
+        use super::runs::{Configs, run_columns_r};
+        run_columns_r(if self.config { Configs::Return } else { Configs::Omit }).into_owned()
     }
 
     /// The statement for this page. Rows carry the run's columns plus `sort_metric`

@@ -73,14 +73,9 @@ pub struct NewMetrics {
 /// The stored run with its metrics, as PostgreSQL returned them.
 pub type Recorded = (backtest_run::Model, Option<performance_metrics::Model>);
 
-/// Whether the stored runs come back with their configs. Without (`Omit`), a newly stored
-/// run's `config_snapshot` is JSON null, the mark of a row read without its config (see
-/// `Scan::config`); replayed runs always carry theirs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Configs {
-    Return,
-    Omit,
-}
+/// Whether the stored runs come back with their configs (replayed runs always carry
+/// theirs).
+pub use super::runs::Configs;
 
 /// Why an input of a batch was not stored; `index` is its position in the batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,7 +358,7 @@ pub async fn insert(
     // Replays: the ids that were stored already must hold the same run.
     let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
     if !replayed.is_empty() {
-        for (run, metrics) in super::runs::with_metrics(txn, &replayed).await? {
+        for (run, metrics) in super::runs::with_metrics(txn, &replayed, Configs::Return).await? {
             let index = first_of[&run.id];
             if let Some(field) = runs[index].difference(&NewRun::from_stored(&run, metrics.as_ref())) {
                 rejected.push(Rejection::Conflict { index, field });

@@ -161,13 +161,31 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backt
     rows.iter().map(|row| run_at(row, 0)).collect()
 }
 
+/// Whether a statement reads the runs' configs. Without (`Omit`), `config_snapshot` is
+/// JSON null ([`NO_CONFIG`]), the mark of a row read without its config: such rows are
+/// never cached as whole runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Configs {
+    Return,
+    Omit,
+}
+
+/// The run columns on alias `r`, with or without the config.
+pub fn run_columns_r(configs: Configs) -> std::borrow::Cow<'static, str> {
+    match configs {
+        Configs::Return => RUN_COLUMNS_R.into(),
+        Configs::Omit => RUN_COLUMNS_R.replace("r.config_snapshot", NO_CONFIG).into(),
+    }
+}
+
 /// `with_metrics`'s statement: the runs' columns, then their metrics' (NULLs for a run
 /// without metrics).
-pub fn with_metrics_sql(ids: &[Uuid]) -> Sql {
+pub fn with_metrics_sql(ids: &[Uuid], configs: Configs) -> Sql {
     Sql {
         text: format!(
-            "SELECT {RUN_COLUMNS_R}, {} FROM backtest_runs r \
+            "SELECT {}, {} FROM backtest_runs r \
              LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
+            run_columns_r(configs),
             *METRICS_COLUMNS_PM
         ),
         values: vec![ids.to_vec().into()],
@@ -176,11 +194,15 @@ pub fn with_metrics_sql(ids: &[Uuid]) -> Sql {
 
 /// Runs with their metrics (`None`: the run has none), in one statement: for lookups that
 /// want both, a round trip and a query fewer than `by_ids` then the metrics.
+///
+/// A run by id is the most frequent request, and most do not show the config: reading one
+/// (`Configs::Return`) means detoasting 1–5 KB in PostgreSQL and parsing it here.
 pub async fn with_metrics(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
+    configs: Configs,
 ) -> Result<Vec<(backtest_run::Model, Option<performance_metrics::Model>)>, DbErr> {
-    let Sql { text, values } = with_metrics_sql(ids);
+    let Sql { text, values } = with_metrics_sql(ids, configs);
     let rows = sql(Shape::read("runs_with_metrics"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| Ok((run_at(row, 0)?, metrics_at(row, RUN_WIDTH)?))).collect()
 }

@@ -99,3 +99,42 @@ async fn a_page_reads_configs_only_when_shown_and_nested_configs_are_whole() {
         assert_eq!(node["config"], stored(node["id"].as_str().expect("id")).await);
     }
 }
+
+#[tokio::test]
+async fn a_run_by_id_reads_its_config_only_when_shown_and_always_shows_the_stored_one() {
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    seed::seed(&db, SeedSpec { runs: 20, seed: 3, reruns_per_mille: 1000 }, |_| {}).await.expect("seed");
+    let page =
+        app.data("{ backtestRuns(first: 20) { nodes { id config originalRun { id config } } } }", json!({})).await;
+    let nodes = page["backtestRuns"]["nodes"].as_array().expect("nodes");
+    let rerun = nodes.iter().find(|n| n["originalRun"].is_object()).expect("a re-run");
+    let (id, config) = (rerun["id"].as_str().expect("id"), &rerun["config"]);
+    let original = &rerun["originalRun"];
+    assert!(config.is_object() && original["config"].is_object());
+
+    // Not shown: the lookup leaves the config out (its place holds the constant null).
+    let data =
+        app.data("query($id: ID!) { backtestRun(id: $id) { id metrics { sharpeRatio } } }", json!({ "id": id })).await;
+    assert_eq!(data["backtestRun"]["id"], id);
+    let lookups = app.db.statements_like("%WHERE r.id = ANY%").await;
+    assert!(!lookups.is_empty() && lookups.iter().all(|s| !s.contains("r.config_snapshot")), "{lookups:?}");
+
+    // Shown, however the selection asks for it: beside a lookup of the same run that does
+    // not show it, through a fragment, through `node`, and on its original.
+    let data = app
+        .data(
+            "query($id: ID!) {
+                a: backtestRun(id: $id) { id metrics { sharpeRatio } }
+                b: backtestRun(id: $id) { ...Config }
+                c: node(id: $id) { ... on BacktestRun { config } }
+                d: backtestRun(id: $id) { metrics { sharpeRatio } originalRun { config } }
+            }
+            fragment Config on BacktestRun { config }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(&data["b"]["config"], config);
+    assert_eq!(&data["c"]["config"], config);
+    assert_eq!(data["d"]["originalRun"]["config"], original["config"]);
+}
