@@ -20,7 +20,7 @@ use crate::store::stmt;
 /// The query patterns of the benchmark (BENCHMARKS.md), by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Pattern {
-    /// A run by id with its metrics.
+    /// A run by id with its metrics, not showing its config.
     RunById,
     /// The newest 20 runs with metrics.
     Newest,
