@@ -56,8 +56,8 @@ where
     output
 }
 
-/// `malloc_trim(0)` on a blocking thread (it walks every arena: a few milliseconds after
-/// a batch), where the allocator is glibc's.
+/// `malloc_trim(0)` on a blocking thread (it walks every arena's free chunks, holding
+/// each arena's lock), where the allocator is glibc's.
 async fn give_back_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
