@@ -232,6 +232,40 @@ async fn concurrent_overlapping_batches_neither_deadlock_nor_duplicate() {
 }
 
 #[tokio::test]
+async fn concurrent_large_overlapping_batches_of_several_statements_are_all_stored_once() {
+    // 600 runs (three INSERT statements each) with configs padded so that every body is
+    // over 256 KiB: the batches run on the large-request thread, side by side, and take
+    // the same runs' locks statement after statement.
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let all: Vec<Value> = inputs(600)
+        .into_iter()
+        .filter(|r| r.get("originalRunId").is_none())
+        .map(|mut r| {
+            r["config"]["notes"] = json!("x".repeat(400));
+            r
+        })
+        .collect();
+    assert!(json!({ "inputs": all }).to_string().len() > 256 * 1024, "large enough for the large-request thread");
+    let tasks: Vec<_> = (0..4)
+        .map(|k| {
+            let app = app.clone();
+            let mut batch = all.clone();
+            if k % 2 == 1 {
+                batch.reverse();
+            }
+            batch.rotate_left(k * 131);
+            tokio::spawn(async move { app.graphql(RECORD_MANY, json!({ "inputs": batch })).await })
+        })
+        .collect();
+    for task in tasks {
+        let response = task.await.expect("task");
+        assert!(response.get("errors").is_none(), "{response}");
+        assert_eq!(response["data"]["recordBacktestRuns"]["runs"].as_array().map(Vec::len), Some(all.len()));
+    }
+    assert_eq!(count(&app, "backtest_runs").await, all.len() as i64);
+}
+
+#[tokio::test]
 async fn batch_sizes_outside_1_to_1000_are_refused() {
     let app = TestApp::spawn().await;
     for n in [0, 1001] {
