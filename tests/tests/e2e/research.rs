@@ -665,6 +665,18 @@ async fn pareto_fronts_match_the_oracle_for_one_to_three_objectives() {
             ("TOTAL_RETURN", "totalReturn", true),
             ("MAX_DRAWDOWN", "maxDrawdown", false),
         ],
+        // Against the metric indexes' directions (at most one read by an index): the
+        // extremes come with a central pruner, the best sum of the objectives.
+        vec![
+            ("SHARPE_RATIO", "sharpeRatio", true),
+            ("TOTAL_RETURN", "totalReturn", false),
+            ("MAX_DRAWDOWN", "maxDrawdown", true),
+        ],
+        vec![
+            ("SHARPE_RATIO", "sharpeRatio", false),
+            ("TOTAL_RETURN", "totalReturn", false),
+            ("MAX_DRAWDOWN", "maxDrawdown", true),
+        ],
     ];
     for objectives in &cases {
         for filter in [json!(null), json!({ "strategyName": "B" })] {
