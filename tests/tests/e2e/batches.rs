@@ -206,25 +206,39 @@ async fn ids_repeated_or_already_stored_are_judged_like_single_records() {
     assert_eq!(count(&app, "backtest_runs").await, 5, "runs 5 to 7 were not stored either");
 }
 
-#[tokio::test]
-async fn concurrent_overlapping_batches_neither_deadlock_nor_duplicate() {
-    let app = std::sync::Arc::new(TestApp::spawn().await);
-    let all = inputs(200);
-    let tasks: Vec<_> = (0..6)
+/// `runs` recorded by `batches` concurrent requests, each in another order (every other
+/// one reversed, then rotated by `k * rotate`); their responses.
+async fn record_concurrently(
+    app: &std::sync::Arc<TestApp>,
+    runs: &[Value],
+    batches: usize,
+    rotate: usize,
+) -> Vec<Value> {
+    let tasks: Vec<_> = (0..batches)
         .map(|k| {
             let app = app.clone();
-            // The same runs in different orders (re-runs dropped: their originals must come
-            // earlier, which a reversed order breaks).
-            let mut batch: Vec<Value> = all.iter().filter(|r| r.get("originalRunId").is_none()).cloned().collect();
+            let mut batch = runs.to_vec();
             if k % 2 == 1 {
                 batch.reverse();
             }
-            batch.rotate_left(k * 17);
+            let by = k * rotate % batch.len().max(1);
+            batch.rotate_left(by);
             tokio::spawn(async move { app.graphql(RECORD_MANY, json!({ "inputs": batch })).await })
         })
         .collect();
+    let mut responses = Vec::with_capacity(batches);
     for task in tasks {
-        let response = task.await.expect("task");
+        responses.push(task.await.expect("task"));
+    }
+    responses
+}
+
+#[tokio::test]
+async fn concurrent_overlapping_batches_neither_deadlock_nor_duplicate() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    // Re-runs dropped: their originals must come earlier, which a reversed order breaks.
+    let all: Vec<Value> = inputs(200).into_iter().filter(|r| r.get("originalRunId").is_none()).collect();
+    for response in record_concurrently(&app, &all, 6, 17).await {
         assert!(response.get("errors").is_none(), "{response}");
     }
     assert_eq!(count(&app, "backtest_runs").await, 180);
@@ -246,19 +260,7 @@ async fn concurrent_large_overlapping_batches_of_several_statements_are_all_stor
         })
         .collect();
     assert!(json!({ "inputs": all }).to_string().len() > 256 * 1024, "large enough for the large-request thread");
-    let tasks: Vec<_> = (0..4)
-        .map(|k| {
-            let app = app.clone();
-            let mut batch = all.clone();
-            if k % 2 == 1 {
-                batch.reverse();
-            }
-            batch.rotate_left(k * 131);
-            tokio::spawn(async move { app.graphql(RECORD_MANY, json!({ "inputs": batch })).await })
-        })
-        .collect();
-    for task in tasks {
-        let response = task.await.expect("task");
+    for response in record_concurrently(&app, &all, 4, 131).await {
         assert!(response.get("errors").is_none(), "{response}");
         assert_eq!(response["data"]["recordBacktestRuns"]["runs"].as_array().map(Vec::len), Some(all.len()));
     }
