@@ -310,9 +310,9 @@ impl Scan {
     }
 
     /// The run columns this scan reads, on alias `r`.
-    fn columns(&self) -> String {
+    fn columns(&self) -> &'static str {
         use super::runs::{Configs, run_columns_r};
-        run_columns_r(if self.config { Configs::Return } else { Configs::Omit }).into_owned()
+        run_columns_r(if self.config { Configs::Return } else { Configs::Omit })
     }
 
     /// The statement for this page. Rows carry the run's columns plus `sort_metric`

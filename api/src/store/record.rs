@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::metrics::METRICS_COLUMNS;
 use super::run_config::RunConfig;
-use super::runs::{INSERT_COLUMNS, NO_CONFIG, RUN_COLUMNS};
+use super::runs::{INSERT_COLUMNS, run_columns};
 use super::stmt;
 use crate::monitoring::{self, Shape};
 
@@ -304,10 +304,7 @@ pub async fn insert(
 
     // The configs just sent need not come back unless the response shows them: a batch's
     // configs are megabytes to detoast, send and parse again.
-    let returning = match configs {
-        Configs::Return => RUN_COLUMNS.to_owned(),
-        Configs::Omit => RUN_COLUMNS.replace("config_snapshot", NO_CONFIG),
-    };
+    let returning = run_columns(configs);
     let sql = format!(
         "INSERT INTO backtest_runs ({INSERT_COLUMNS}, config_hash, config_hash_except_seed) \
          SELECT {INSERT_COLUMNS}, config_hash, config_hash_except_seed \

@@ -1,5 +1,7 @@
 //! Reading runs.
 
+use std::sync::LazyLock;
+
 use chrono::Utc;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult as _};
@@ -170,11 +172,22 @@ pub enum Configs {
     Omit,
 }
 
-/// The run columns on alias `r`, with or without the config.
-pub fn run_columns_r(configs: Configs) -> std::borrow::Cow<'static, str> {
+/// The run columns, with or without the config (built once: lookups and pages ask for
+/// them on every request).
+pub fn run_columns(configs: Configs) -> &'static str {
+    static OMIT: LazyLock<String> = LazyLock::new(|| RUN_COLUMNS.replace("config_snapshot", NO_CONFIG));
     match configs {
-        Configs::Return => RUN_COLUMNS_R.into(),
-        Configs::Omit => RUN_COLUMNS_R.replace("r.config_snapshot", NO_CONFIG).into(),
+        Configs::Return => RUN_COLUMNS,
+        Configs::Omit => &OMIT,
+    }
+}
+
+/// [`run_columns`] on alias `r`.
+pub fn run_columns_r(configs: Configs) -> &'static str {
+    static OMIT: LazyLock<String> = LazyLock::new(|| RUN_COLUMNS_R.replace("r.config_snapshot", NO_CONFIG));
+    match configs {
+        Configs::Return => RUN_COLUMNS_R,
+        Configs::Omit => &OMIT,
     }
 }
 
