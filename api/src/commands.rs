@@ -42,6 +42,14 @@ async fn admin(args: AdminArgs) -> Result<(), StartError> {
                     println!("analyzed {table} in {:.1} ms", secs * 1000.0);
                 }
             }
+            AdminAction::RefreshFacts { .. } => {
+                let started = std::time::Instant::now();
+                let (written, removed) = crate::store::facts::refresh(db).await?;
+                println!(
+                    "run_facts: {written} rows written, {removed} removed, in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             AdminAction::Explain { pattern, no_analyze, .. } => {
                 for (i, statement) in admin::explain::explain(db, pattern, !no_analyze).await?.iter().enumerate() {
                     if i > 0 {

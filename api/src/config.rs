@@ -85,8 +85,15 @@ pub enum AdminAction {
         #[command(flatten)]
         db: DatabaseArgs,
     },
-    /// Refresh the planner's statistics of both tables (ANALYZE), e.g. after a bulk load.
+    /// Refresh the planner's statistics of the tables (ANALYZE), e.g. after a bulk load.
     Analyze {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Rebuild `run_facts`, the narrow copy of each run that `runGroups` reads, where it
+    /// differs from the runs and metrics (after writes made with triggers disabled).
+    /// Triggers keep it otherwise; rows already right are left alone.
+    RefreshFacts {
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -107,7 +114,10 @@ pub enum AdminAction {
 impl AdminAction {
     pub fn db(&self) -> &DatabaseArgs {
         match self {
-            AdminAction::Indexes { db, .. } | AdminAction::Analyze { db } | AdminAction::Explain { db, .. } => db,
+            AdminAction::Indexes { db, .. }
+            | AdminAction::Analyze { db }
+            | AdminAction::RefreshFacts { db }
+            | AdminAction::Explain { db, .. } => db,
         }
     }
 }

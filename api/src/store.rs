@@ -8,6 +8,7 @@
 //! The column lists are explicit so that the heap is read for what the API returns.
 
 pub mod config_hash;
+pub mod facts;
 pub mod groups;
 pub mod metrics;
 pub mod pareto;

@@ -303,13 +303,13 @@ async fn count_runs(db: &sea_orm::DatabaseConnection) -> i64 {
 }
 
 /// Statements the server sent since the last reset (pg_stat_statements), not counting the
-/// bench's own.
+/// bench's own (top-level statements only: the facts triggers' are not counted).
 async fn statements_sent(db: &sea_orm::DatabaseConnection) -> i64 {
     one(
         db,
         "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_statements \
          WHERE query NOT LIKE '%pg_stat_statements%' \
-           AND (query LIKE '%backtest_runs%' OR query LIKE '%performance_metrics%')",
+           AND (query LIKE '%backtest_runs%' OR query LIKE '%performance_metrics%' OR query LIKE '%run_facts%')",
     )
     .await
 }

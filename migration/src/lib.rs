@@ -46,6 +46,7 @@ migrations!(
     m0008_config_hash,
     m0009_config_hash_except_seed,
     m0010_supplied_config_hashes,
+    m0011_run_facts,
 );
 
 /// Runs the steps one after the other, each committed on its own.

@@ -12,6 +12,8 @@
 //!   was interrupted leaves an invalid index behind; it is dropped and built again.
 //! - [`Step::Backfill`]: an `UPDATE` of every row in batches by primary key, each batch
 //!   committed on its own: row locks on one batch at a time, never a table lock.
+//! - [`Step::Fill`]: the same batches of a source table's ids, each given to a statement
+//!   (an `INSERT … SELECT … ON CONFLICT DO NOTHING` into a derived table).
 //!
 //! `tearsheet migrate --dry-run` prints the steps of pending migrations ([`Step::sql`]).
 
@@ -35,6 +37,9 @@ pub enum Step {
     DropIndex(&'static str),
     /// `UPDATE {table} SET {set} WHERE {pending}`, in batches of [`BATCH`] ids.
     Backfill { table: &'static str, set: &'static str, pending: &'static str },
+    /// `{sql}` with `$1` and `$2` bounding each batch of [`BATCH`] ids of `source`
+    /// (`id > $1 AND id <= $2`).
+    Fill { source: &'static str, sql: &'static str },
 }
 
 impl Step {
@@ -57,6 +62,10 @@ impl Step {
             Step::Backfill { table, set, pending } => format!(
                 "-- in batches of {BATCH} rows by id, each batch its own transaction (row locks only)\n\
                  UPDATE {table} SET {set} WHERE id > $batch_start AND id <= $batch_end AND ({pending});"
+            ),
+            Step::Fill { source, sql } => format!(
+                "-- in batches of {BATCH} ids of {source} ($1 < id <= $2), each batch its own transaction\n{};",
+                sql.trim().trim_end_matches(';')
             ),
         }
     }
@@ -85,7 +94,17 @@ impl Step {
             Step::DropIndex(name) => {
                 db.execute_unprepared(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).await.map(|_| ())
             }
-            Step::Backfill { table, set, pending } => backfill(db, table, set, pending).await,
+            Step::Backfill { table, set, pending } => {
+                let update = format!("UPDATE {table} SET {set} WHERE id > $1 AND id <= $2 AND ({pending})");
+                let rows = in_batches(db, table, &update).await?;
+                tracing::info!(table, rows, "backfilled");
+                Ok(())
+            }
+            Step::Fill { source, sql } => {
+                let rows = in_batches(db, source, sql).await?;
+                tracing::info!(source, rows, "filled");
+                Ok(())
+            }
         }
     }
 }
@@ -112,12 +131,13 @@ async fn atomic(db: &impl ConnectionTrait, sql: &str) -> Result<(), DbErr> {
     Ok(())
 }
 
-async fn backfill(db: &impl ConnectionTrait, table: &str, set: &str, pending: &str) -> Result<(), DbErr> {
+/// Runs `sql` once per batch of [`BATCH`] ids of `table`, with the batch's bounds as `$1`
+/// (exclusive) and `$2` (inclusive), each batch committed on its own; the rows it affected.
+async fn in_batches(db: &impl ConnectionTrait, table: &str, sql: &str) -> Result<u64, DbErr> {
     // The batch's last id (uuid has no max() in PostgreSQL 15).
     let bound = format!(
         "SELECT id FROM (SELECT id FROM {table} WHERE id > $1 ORDER BY id LIMIT {BATCH}) b ORDER BY id DESC LIMIT 1"
     );
-    let update = format!("UPDATE {table} SET {set} WHERE id > $1 AND id <= $2 AND ({pending})");
     let mut start = uuid::Uuid::nil();
     let mut rows = 0u64;
     loop {
@@ -128,11 +148,10 @@ async fn backfill(db: &impl ConnectionTrait, table: &str, set: &str, pending: &s
             .transpose()?;
         let Some(end) = end else { break };
         let done = db
-            .execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, &update, [start.into(), end.into()]))
+            .execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [start.into(), end.into()]))
             .await?;
         rows += done.rows_affected();
         start = end;
     }
-    tracing::info!(table, rows, "backfilled");
-    Ok(())
+    Ok(rows)
 }

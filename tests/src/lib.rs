@@ -12,3 +12,21 @@ pub mod pgbouncer;
 
 pub use app::{TestApp, TestSchema};
 pub use db::TestDb;
+
+/// Runs whose `run_facts` row (m0011) is missing or differs from the runs and metrics it
+/// is derived from, and facts rows without a run: 0 whenever the triggers kept up.
+pub const RUN_FACTS_MISMATCHES: &str = "SELECT (
+    (SELECT count(*) FROM backtest_runs r
+       LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id
+       LEFT JOIN run_facts f ON f.id = r.id
+     WHERE f.id IS NULL
+        OR (f.created_at, f.status, f.strategy_name, f.strategy_type, f.instrument_symbol, f.data_source,
+            f.original_run_id, f.config_hash_except_seed, f.f_total_return, f.f_cagr, f.f_sharpe_ratio,
+            f.f_sortino_ratio, f.f_max_drawdown, f.f_volatility, f.f_win_rate, f.f_profit_factor)
+           IS DISTINCT FROM
+           (r.created_at, r.status, r.strategy_name, r.strategy_type, r.instrument_symbol, r.data_source,
+            r.original_run_id, r.config_hash_except_seed, pm.total_return::float8, pm.cagr::float8,
+            pm.sharpe_ratio::float8, pm.sortino_ratio::float8, pm.max_drawdown::float8, pm.volatility::float8,
+            pm.win_rate::float8, pm.profit_factor::float8))
+  + (SELECT count(*) FROM run_facts f WHERE NOT EXISTS (SELECT 1 FROM backtest_runs r WHERE r.id = f.id))
+)::text";

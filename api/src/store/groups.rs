@@ -4,9 +4,9 @@
 //! The statement computes only what the selection shows: statistics for the metrics
 //! `metrics(only:)` asks for (every metric without `only`), the best run only for the
 //! metrics `best` asks for. Statistics cost: at 100,000 runs in 400 groups, all eight
-//! metrics take ~750 ms on this 2-core machine (an ordered-set aggregate sorts per group
-//! and metric: eight sorts), one metric ~200 ms. Medians are
-//! `percentile_cont(0.5)` (interpolated), standard deviations `stddev_samp` (n - 1).
+//! metrics take ~180 ms from `run_facts` on this 2-core machine, ~100 ms of it the
+//! medians (an ordered-set aggregate sorts per group and metric: eight sorts). Medians
+//! are `percentile_cont(0.5)` (interpolated), standard deviations `stddev_samp` (n - 1).
 
 use sea_orm::{ConnectionTrait, DbErr, Value};
 use uuid::Uuid;
@@ -202,24 +202,30 @@ pub enum KeyKind {
     Json,
 }
 
-/// The statement: one aggregate over the filtered runs joined with their metrics, grouped
-/// by the plain expressions (grouping by a `jsonb_build_object` of them cost 3× as much:
-/// the key object is built here, from the grouped values).
+/// The statement: one aggregate over the filtered runs, grouped by the plain expressions
+/// (grouping by a `jsonb_build_object` of them cost 3× as much: the key object is built
+/// here, from the grouped values).
 ///
-/// Metrics are aggregated as float8 (numeric aggregates are several times slower, and the
-/// API returns floats anyway), cast once per row in an inner query that `OFFSET 0` keeps
-/// from being flattened: flattened, every aggregate evaluated its own cast, six per metric
-/// and row (numeric → float8 goes through text), and all eight metrics took 1.34 s against
-/// 0.75 s at 100,000 runs (medians of 7 runs of the statement in psql, serial).
-/// The best run per metric is chosen on the numeric value, so that runs whose values
-/// differ only beyond float8's precision are not tied: a window over the group (the same
-/// expressions, parameters included, so the grouping reuses its sort) gives each row its
-/// group's best value, and the smallest id among the rows that have it is the best run.
-/// PostgreSQL 15 has no `min(uuid)`; the text of a uuid in the "C" collation sorts as the
-/// uuid does. This replaced `(array_agg(id ORDER BY value DESC, id))[1]`, which sorted and
-/// collected every group's runs per metric: strategy × instrument at 220,000 runs, every
-/// statistic and the best Sharpe run, ~880 → ~650 ms (psql, serial; the window's sort
-/// also lets PostgreSQL run the join and sort in parallel workers).
+/// The rows come from `run_facts` (m0011) when the grouping and the filter need nothing
+/// else: one narrow row per run with its metrics as float8, ~3.5× smaller than the runs
+/// heap, and no join (strategy × instrument with every statistic at 100,000 runs: ~290 →
+/// ~170 ms). Groupings by config values and config filters read the runs left-joined with
+/// their metrics, and cast the metrics to float8 once per row in an inner query that
+/// `OFFSET 0` keeps from being flattened: flattened, every aggregate evaluated its own
+/// cast, six per metric and row (numeric → float8 goes through text), and all eight
+/// metrics took 1.34 s against 0.75 s at 100,000 runs (medians of 7 runs of the statement
+/// in psql, serial). Metrics are aggregated as float8 either way: numeric aggregates are
+/// several times slower, and the API returns floats anyway.
+///
+/// The best run per metric: a window over the group (the same expressions, parameters
+/// included, so the grouping reuses its sort) gives each row its group's best value, and
+/// the smallest id among the rows that have it is the best run. Its value is the numeric
+/// one, or the float8 of `run_facts`, which orders and ties exactly as the numeric does
+/// (see m0011). PostgreSQL 15 has no `min(uuid)`; the text of a uuid in the "C" collation
+/// sorts as the uuid does. This replaced `(array_agg(id ORDER BY value DESC, id))[1]`,
+/// which sorted and collected every group's runs per metric: strategy × instrument at
+/// 220,000 runs, every statistic and the best Sharpe run, ~880 → ~650 ms (psql, serial;
+/// the window's sort also lets PostgreSQL run the join and sort in parallel workers).
 pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
     let mut floats: Vec<Metric> = spec.statistics.clone();
     if let Some(metric) = spec.order.and_then(|o| o.metric)
@@ -265,14 +271,25 @@ pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
         sql.push(&format!("{expr} AS k{}, ", i + 1));
     }
     sql.push("r.id, r.status = 'success' AS ok");
+    let facts = reads_facts(spec);
+    // A metric's value in the inner query: float8 from the facts, numeric from the join.
+    let value = |metric: Metric| {
+        if facts { format!("r.f_{}", metric.column()) } else { format!("pm.{}", metric.column()) }
+    };
     for metric in &floats {
-        sql.push(&format!(", pm.{0}::float8 AS f_{0}", metric.column()));
+        let cast = if facts { "" } else { "::float8" };
+        sql.push(&format!(", {}{cast} AS f_{}", value(*metric), metric.column()));
     }
     for metric in &spec.best {
         let best = if lower_is_better(*metric) { "min" } else { "max" };
-        sql.push(&format!(", pm.{0} AS n_{0}, {best}(pm.{0}) OVER g AS w_{0}", metric.column()));
+        let v = value(*metric);
+        sql.push(&format!(", {v} AS n_{0}, {best}({v}) OVER g AS w_{0}", metric.column()));
     }
-    sql.push(" FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE");
+    if facts {
+        sql.push(" FROM run_facts r WHERE TRUE");
+    } else {
+        sql.push(" FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE TRUE");
+    }
     spec.filter.push_conditions(&mut sql);
     if !spec.best.is_empty() {
         let keys: Vec<&str> = parts.iter().map(|(expr, _, _)| expr.as_str()).collect();
@@ -294,6 +311,31 @@ pub fn groups_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
     // HAVING: with no grouping keys, an empty selection would still give one row.
     sql.push(&format!(" HAVING count(*) > 0 ORDER BY {order}{ties} LIMIT ")).bind(spec.limit as i64);
     (sql, parts.into_iter().map(|(_, name, kind)| (name, kind)).collect())
+}
+
+/// Whether the grouping and the filter need only what `run_facts` holds: its columns are
+/// the runs' own names, so the filter's conditions on `r` read the same there. Config
+/// values (paths, containment, `configExcept` other than the seed alone) are not in it.
+pub fn reads_facts(spec: &GroupSpec) -> bool {
+    // Every field named: a new filter must say whether `run_facts` can answer it.
+    let Filter {
+        strategy_name: _,
+        strategy_type: _,
+        instrument_symbol: _,
+        status: _,
+        created_after: _,
+        created_before: _,
+        original_run_id: _,
+        config,
+        config_path,
+        metric_ranges: _,
+        descendants_of: _,
+    } = &spec.filter;
+    let grouping = &spec.grouping;
+    grouping.config_paths.is_empty()
+        && grouping.config_except.as_deref().is_none_or(except_seed_only)
+        && config.is_none()
+        && config_path.is_none()
 }
 
 pub async fn groups(db: &impl ConnectionTrait, spec: &GroupSpec) -> Result<Vec<Group>, DbErr> {

@@ -1,9 +1,9 @@
 //! Recording and deleting runs.
 //!
-//! A batch is stored by a fixed number of statements whatever its size: one query for the
-//! original runs it names, one multi-row INSERT of the runs, one SELECT of the runs that
-//! were already stored (replays), one multi-row INSERT of the metrics — all in one
-//! transaction. The rows travel as one JSON document expanded by `json_to_recordset`: one
+//! A batch is stored by a few statements whatever its size: one query for the original
+//! runs it names, multi-row INSERTs of the runs with their metrics (one per
+//! `RUNS_PER_STATEMENT` runs), one SELECT of the runs that were already stored (replays) —
+//! all in one transaction. The rows travel as one JSON document expanded by `json_to_recordset`: one
 //! parameter and one statement text for any batch size (one prepared plan), NULLs
 //! included, numerics as strings so they arrive exact.
 //!
@@ -18,12 +18,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveEnum as _, ConnectionTrait, DbErr, FromQueryResult as _};
+use sea_orm::{ActiveEnum as _, ConnectionTrait, DbErr};
 use serde::Serialize;
 use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
-use super::metrics::METRICS_COLUMNS;
+use super::metrics::{METRICS_COLUMNS, METRICS_COLUMNS_PM};
+use super::rows::{RUN_WIDTH, metrics_at, run_at};
 use super::run_config::RunConfig;
 use super::runs::{INSERT_COLUMNS, run_columns};
 use super::stmt;
@@ -304,17 +305,35 @@ pub async fn insert(
 
     // The configs just sent need not come back unless the response shows them: a batch's
     // configs are megabytes to detoast, send and parse again.
-    let returning = run_columns(configs);
+    //
+    // A run and its metrics go in by one statement: the runs inserted (`r`, the ids not
+    // stored yet) and the metrics of those, returned side by side. One statement, so that
+    // `run_facts` (m0011) gets each run's row whole from the runs' trigger, which sees the
+    // statement's metrics: with the metrics in a statement of their own, their trigger
+    // updated every facts row just written (bulk recording 4,100 → 3,500 runs/s).
+    // Metrics of a replayed run are not inserted: its stored run decides (below).
     let sql = format!(
-        "INSERT INTO backtest_runs ({INSERT_COLUMNS}, config_hash, config_hash_except_seed) \
-         SELECT {INSERT_COLUMNS}, config_hash, config_hash_except_seed \
-         FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
-           completed_at timestamptz, duration_seconds integer, status varchar, strategy_name varchar, \
-           strategy_type varchar, instrument_symbol varchar, date_range_start date, date_range_end date, \
-           initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \
-           original_run_id uuid, config_hash uuid, config_hash_except_seed uuid) \
-         ORDER BY id \
-         ON CONFLICT (id) DO NOTHING RETURNING {returning}"
+        "WITH r AS (INSERT INTO backtest_runs ({INSERT_COLUMNS}, config_hash, config_hash_except_seed) \
+           SELECT {INSERT_COLUMNS}, config_hash, config_hash_except_seed \
+           FROM json_to_recordset($1::json) AS x(id uuid, created_at timestamptz, \
+             completed_at timestamptz, duration_seconds integer, status varchar, strategy_name varchar, \
+             strategy_type varchar, instrument_symbol varchar, date_range_start date, date_range_end date, \
+             initial_capital numeric, data_source varchar, config_snapshot jsonb, error_message text, \
+             original_run_id uuid, config_hash uuid, config_hash_except_seed uuid) \
+           ORDER BY id \
+           ON CONFLICT (id) DO NOTHING RETURNING {returning}), \
+         pm AS (INSERT INTO performance_metrics (backtest_run_id, total_return, cagr, sharpe_ratio, \
+             sortino_ratio, max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, \
+             profit_factor, avg_win_amount, avg_loss_amount) \
+           SELECT * FROM json_to_recordset($2::json) AS x(backtest_run_id uuid, total_return numeric, \
+             cagr numeric, sharpe_ratio numeric, sortino_ratio numeric, max_drawdown numeric, \
+             volatility numeric, total_trades integer, winning_trades integer, losing_trades integer, \
+             win_rate numeric, profit_factor numeric, avg_win_amount numeric, avg_loss_amount numeric) \
+           WHERE x.backtest_run_id IN (SELECT id FROM r) \
+           RETURNING {METRICS_COLUMNS}) \
+         SELECT r.*, {metrics} FROM r LEFT JOIN pm ON pm.backtest_run_id = r.id",
+        returning = run_columns(configs),
+        metrics = *METRICS_COLUMNS_PM,
     );
     // In statements of at most `RUNS_PER_STATEMENT` runs, so that no parameter is a whole
     // batch's megabytes: sea-orm copies a statement's parameters and sqlx encodes them into
@@ -330,27 +349,25 @@ pub async fn insert(
     }
     let mut in_order = unique.clone();
     in_order.sort_unstable_by_key(|r| (depth[&r.id], r.id));
-    let mut inserted = Vec::with_capacity(unique.len());
+    let mut stored: HashMap<Uuid, Recorded> = HashMap::with_capacity(unique.len());
     for chunk in in_order.chunks(RUNS_PER_STATEMENT) {
-        let rows = json_rows(chunk.iter().map(|r| r.row()), chunk.iter().map(|r| r.config.text().len()).sum())
+        let runs_json = json_rows(chunk.iter().map(|r| r.row()), chunk.iter().map(|r| r.config.text().len()).sum())
             .map_err(|e| DbErr::Custom(format!("serializing runs: {e}")))?;
-        inserted.extend(
-            monitoring::sql(
-                Shape::write("insert_runs"),
-                backtest_run::Model::find_by_statement(stmt(sql.clone(), [rows.into()])).all(txn),
-            )
-            .await?,
-        );
+        let metrics: Vec<MetricsRow<'_>> = chunk
+            .iter()
+            .filter_map(|r| r.metrics.as_ref().map(|metrics| MetricsRow { backtest_run_id: r.id, metrics }))
+            .collect();
+        let metrics_json =
+            serde_json::to_string(&metrics).map_err(|e| DbErr::Custom(format!("serializing metrics: {e}")))?;
+        let statement = stmt(sql.clone(), [runs_json.into(), metrics_json.into()]);
+        let inserted = monitoring::sql(Shape::write("insert_runs"), txn.query_all_raw(statement)).await?;
+        for row in &inserted {
+            let run = run_at(row, 0)?;
+            stored.insert(run.id, (run, metrics_at(row, RUN_WIDTH)?));
+        }
     }
-    let mut stored: HashMap<Uuid, Recorded> = inserted.into_iter().map(|r| (r.id, (r, None))).collect();
     // New runs, in input order, for the live-update notification (replays are not news).
     let new_ids: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| stored.contains_key(id)).collect();
-    // Metrics go in for the runs just inserted (`stored` holds only those until replays join).
-    let new_metrics: Vec<MetricsRow<'_>> = unique
-        .iter()
-        .filter(|r| stored.contains_key(&r.id))
-        .filter_map(|r| r.metrics.as_ref().map(|metrics| MetricsRow { backtest_run_id: r.id, metrics }))
-        .collect();
 
     // Replays: the ids that were stored already must hold the same run.
     let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
@@ -365,31 +382,6 @@ pub async fn insert(
     }
     if !rejected.is_empty() {
         return Err(RecordError::Rejected(sorted(rejected)));
-    }
-
-    if !new_metrics.is_empty() {
-        let sql = format!(
-            "INSERT INTO performance_metrics (backtest_run_id, total_return, cagr, sharpe_ratio, sortino_ratio, \
-               max_drawdown, volatility, total_trades, winning_trades, losing_trades, win_rate, profit_factor, \
-               avg_win_amount, avg_loss_amount) \
-             SELECT * FROM json_to_recordset($1::json) AS x(backtest_run_id uuid, total_return numeric, \
-               cagr numeric, sharpe_ratio numeric, sortino_ratio numeric, max_drawdown numeric, \
-               volatility numeric, total_trades integer, winning_trades integer, losing_trades integer, \
-               win_rate numeric, profit_factor numeric, avg_win_amount numeric, avg_loss_amount numeric) \
-             RETURNING {METRICS_COLUMNS}"
-        );
-        let rows =
-            serde_json::to_string(&new_metrics).map_err(|e| DbErr::Custom(format!("serializing metrics: {e}")))?;
-        let metrics = monitoring::sql(
-            Shape::write("insert_metrics"),
-            performance_metrics::Model::find_by_statement(stmt(sql, [rows.into()])).all(txn),
-        )
-        .await?;
-        for m in metrics {
-            if let Some(entry) = stored.get_mut(&m.backtest_run_id) {
-                entry.1 = Some(m);
-            }
-        }
     }
     notify(txn, &new_ids).await?;
     runs.iter().map(|r| stored.get(&r.id).cloned().ok_or(RecordError::Db(DbErr::RecordNotInserted))).collect()

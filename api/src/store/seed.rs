@@ -207,7 +207,7 @@ fn chunk_sql() -> String {
 pub const WORKERS: usize = 2;
 
 /// Inserts the runs in chunks of [`CHUNK`], calling `progress(rows done)` after each, then
-/// `VACUUM ANALYZE`s both tables (fresh statistics for the planner, and a visibility map
+/// `VACUUM ANALYZE`s the tables (fresh statistics for the planner, and a visibility map
 /// that lets index-only scans skip the heap).
 ///
 /// Into an empty `backtest_runs`, everything is one transaction that drops the secondary
@@ -254,7 +254,7 @@ pub async fn seed(db: &DatabaseConnection, spec: SeedSpec, mut progress: impl Fn
         }
     }
     progress(Step::Vacuum);
-    for table in ["backtest_runs", "performance_metrics"] {
+    for table in ["backtest_runs", "performance_metrics", "run_facts"] {
         db.execute_unprepared(&format!("VACUUM ANALYZE {table}")).await?;
     }
     Ok(())

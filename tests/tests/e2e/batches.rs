@@ -110,8 +110,12 @@ async fn recorded_configs_are_sent_back_only_when_the_response_shows_them() {
     let app = TestApp::spawn().await;
     // Not shown: the INSERT returns a placeholder, not the megabytes just sent.
     app.data(RECORD_MANY, json!({ "inputs": inputs(20) })).await;
-    let returning = |sql: &String| sql.rsplit_once("RETURNING").map(|(_, r)| r.to_owned()).unwrap_or_default();
-    let inserts = app.db.statements_like("INSERT INTO backtest_runs%").await;
+    // The runs' RETURNING list (the statement inserts their metrics next, in `pm`).
+    let returning = |sql: &String| {
+        let runs = sql.split_once("RETURNING").map(|(_, r)| r).unwrap_or_default();
+        runs.split_once("), pm AS").map(|(r, _)| r.to_owned()).unwrap_or_default()
+    };
+    let inserts = app.db.statements_like("WITH r AS (INSERT INTO backtest_runs%").await;
     assert_eq!(inserts.len(), 1, "{inserts:?}");
     assert!(returning(&inserts[0]).contains("AS config_snapshot"), "configs read back: {inserts:?}");
 
@@ -129,7 +133,7 @@ async fn recorded_configs_are_sent_back_only_when_the_response_shows_them() {
     for (run, input) in runs.iter().zip(&batch) {
         assert_eq!(run["config"], input["config"], "config of {}", run["id"]);
     }
-    let inserts = app.db.statements_like("INSERT INTO backtest_runs%").await;
+    let inserts = app.db.statements_like("WITH r AS (INSERT INTO backtest_runs%").await;
     assert!(inserts.iter().any(|sql| !returning(sql).contains("AS config_snapshot")), "{inserts:?}");
 }
 

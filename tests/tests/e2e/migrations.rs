@@ -20,7 +20,7 @@ async fn migrations_go_up_down_and_up_again() {
     let test_db = TestDb::empty().await;
     let db = test_db.connect().await;
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics"]);
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_facts"]);
     let indexes_after_first_up =
         strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
 
@@ -36,7 +36,7 @@ async fn migrations_go_up_down_and_up_again() {
     );
 
     Migrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics"]);
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_facts"]);
     let indexes_after_second_up =
         strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
     assert_eq!(indexes_after_first_up, indexes_after_second_up);
@@ -233,11 +233,14 @@ async fn migrating_a_populated_database_does_not_stop_its_writers() {
     use tearsheet_api::store::seed::{self, SeedSpec};
 
     // 200,000 runs on the first migration's schema: seeded with every migration, then
-    // rolled back to m0001 (rollback keeps the rows, drops indexes and the hash column).
+    // rolled back to m0001 (rollback keeps the rows, drops indexes, the hash columns and
+    // the facts table).
     let test_db = TestDb::migrated().await;
     let db = test_db.connect().await;
     seed::seed(&db, SeedSpec::new(200_000, 9), |_| {}).await.expect("seed");
-    Migrator::down(&db, Some(8)).await.expect("down to m0001");
+    let after_first = u32::try_from(Migrator::migrations().len() - 1).expect("count");
+    Migrator::down(&db, Some(after_first)).await.expect("down to m0001");
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics"]);
     assert_eq!(strings(&db, "SELECT count(*)::text FROM backtest_runs").await, ["200000"]);
 
     // A writer of the previous version records runs, one transaction each, all along.
@@ -295,6 +298,9 @@ async fn migrating_a_populated_database_does_not_stop_its_writers() {
         ["true"]
     );
     assert_eq!(strings(&db, "SELECT count(*)::text FROM pg_index WHERE NOT indisvalid").await, ["0"]);
+    // Every run's facts, the old rows filled in batches and the writer's (runs and metrics
+    // in one statement) kept by the triggers while the fill went on.
+    assert_eq!(strings(&db, tearsheet_tests::RUN_FACTS_MISMATCHES).await, ["0"]);
     let fresh = TestDb::migrated().await;
     let fresh_db = fresh.connect().await;
     let indexes = "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1";

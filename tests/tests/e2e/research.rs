@@ -351,7 +351,13 @@ async fn server_computed_hashes_equal_postgresql_s() {
     let db = app.db.connect().await;
     // With the triggers off, a run stores only if the server supplied both hashes (they
     // are NOT NULL), and then each must equal the SQL functions' on the stored row.
-    db.execute_unprepared("ALTER TABLE backtest_runs DISABLE TRIGGER USER").await.expect("disable triggers");
+    let hash_triggers = |action: &str| {
+        format!(
+            "ALTER TABLE backtest_runs {action} TRIGGER backtest_runs_config_hash, \
+             {action} TRIGGER backtest_runs_config_hash_except_seed"
+        )
+    };
+    db.execute_unprepared(&hash_triggers("DISABLE")).await.expect("disable triggers");
     let mut state = 0x9e37_79b9_7f4a_7c15;
     let inputs: Vec<Value> = (0..400)
         .map(|i| {
@@ -387,7 +393,7 @@ async fn server_computed_hashes_equal_postgresql_s() {
     assert!(count("distinct_hashes") > 300, "the corpus is varied: {}", count("distinct_hashes"));
 
     // Writers that leave the hashes out get them from the triggers; an UPDATE recomputes.
-    db.execute_unprepared("ALTER TABLE backtest_runs ENABLE TRIGGER USER").await.expect("enable triggers");
+    db.execute_unprepared(&hash_triggers("ENABLE")).await.expect("enable triggers");
     db.execute_unprepared(&format!(
         "INSERT INTO backtest_runs (id, status, strategy_name, strategy_type, instrument_symbol, date_range_start,
              date_range_end, initial_capital, data_source, config_snapshot)
@@ -542,28 +548,25 @@ fn close(a: Option<f64>, b: &Value) -> bool {
     }
 }
 
-#[tokio::test]
-async fn run_groups_compute_every_statistic_like_the_oracle() {
-    let app = TestApp::spawn().await;
-    let inputs = group_inputs();
-    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
-    let query = "query($g: RunGrouping!, $o: RunGroupOrder, $f: BacktestRunFilter) {
-        runGroups(groupBy: $g, orderBy: $o, filter: $f) {
-            key runCount successRate
-            metrics(only: [SHARPE_RATIO, MAX_DRAWDOWN]) { metric count mean stddev min median max }
-            bestSharpe: best(metric: SHARPE_RATIO) { id }
-            bestDrawdown: best(metric: MAX_DRAWDOWN) { id } } }";
-    let grouping = json!({ "keys": ["STRATEGY_NAME"], "configPaths": [["risk", "stop"]] });
-    let data = app.data(query, json!({ "g": grouping })).await;
-    let groups = data["runGroups"].as_array().expect("groups");
-    assert_eq!(groups.len(), 4, "A/B x two stop losses: {groups:#?}");
+/// Checks every group of `runGroups` (keys of strategy name and `risk.stop`, statistics of
+/// Sharpe and drawdown, the best run of each) against the same computed from `inputs`.
+fn assert_oracle_groups(groups: &[Value], inputs: &[Value]) {
     let counts: Vec<u64> = groups.iter().map(|g| g["runCount"].as_u64().expect("n")).collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "largest first: {counts:?}");
     for group in groups {
-        let (strategy, stop) = (group["key"]["strategyName"].clone(), group["key"]["risk.stop"].clone());
-        let members: Vec<&Value> =
-            inputs.iter().filter(|i| i["strategyName"] == strategy && i["config"]["risk"]["stop"] == stop).collect();
-        assert_eq!(group["runCount"].as_u64(), Some(members.len() as u64), "{strategy} {stop}");
+        let key = group["key"].as_object().expect("key");
+        let members: Vec<&Value> = inputs
+            .iter()
+            .filter(|i| {
+                key.iter().all(|(name, value)| match name.as_str() {
+                    "strategyName" => i["strategyName"] == *value,
+                    "risk.stop" => i["config"]["risk"]["stop"] == *value,
+                    other => panic!("a key the oracle does not know: {other}"),
+                })
+            })
+            .collect();
+        let (strategy, stop) = (&key["strategyName"], key.get("risk.stop"));
+        assert_eq!(group["runCount"].as_u64(), Some(members.len() as u64), "{strategy} {stop:?}");
         let successes = members.iter().filter(|i| i["status"] == "SUCCESS").count() as f64;
         assert!(close(Some(successes / members.len() as f64), &group["successRate"]), "{group}");
         let summaries = group["metrics"].as_array().expect("metrics");
@@ -578,7 +581,7 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
             for (want, key) in [(mean, "mean"), (stddev, "stddev"), (min, "min"), (median, "median"), (max, "max")] {
                 assert!(
                     close(want, &summary_json[key]),
-                    "{strategy} {stop} {name} {key}: want {want:?}, got {summary_json}"
+                    "{strategy} {stop:?} {name} {key}: want {want:?}, got {summary_json}"
                 );
             }
         }
@@ -591,6 +594,31 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
         };
         assert_eq!(group["bestSharpe"]["id"].as_str().map(str::to_owned), best("sharpeRatio", false), "{group}");
         assert_eq!(group["bestDrawdown"]["id"].as_str().map(str::to_owned), best("maxDrawdown", true), "{group}");
+    }
+}
+
+#[tokio::test]
+async fn run_groups_compute_every_statistic_like_the_oracle() {
+    let app = TestApp::spawn().await;
+    let inputs = group_inputs();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let query = "query($g: RunGrouping!, $o: RunGroupOrder, $f: BacktestRunFilter) {
+        runGroups(groupBy: $g, orderBy: $o, filter: $f) {
+            key runCount successRate
+            metrics(only: [SHARPE_RATIO, MAX_DRAWDOWN]) { metric count mean stddev min median max }
+            bestSharpe: best(metric: SHARPE_RATIO) { id }
+            bestDrawdown: best(metric: MAX_DRAWDOWN) { id } } }";
+    // A config path makes the statement read the runs and their metrics; columns alone
+    // read `run_facts` (m0011): both against the same oracle.
+    let cases = [
+        (json!({ "keys": ["STRATEGY_NAME"], "configPaths": [["risk", "stop"]] }), 4, "A/B x two stop losses"),
+        (json!({ "keys": ["STRATEGY_NAME"] }), 2, "A/B"),
+    ];
+    for (grouping, count, what) in cases {
+        let data = app.data(query, json!({ "g": grouping })).await;
+        let groups = data["runGroups"].as_array().expect("groups");
+        assert_eq!(groups.len(), count, "{what}: {groups:#?}");
+        assert_oracle_groups(groups, &inputs);
     }
 
     // Robustness across seeds: the config minus `seed`, ordered by mean Sharpe.
@@ -806,4 +834,131 @@ async fn a_pareto_pruner_missing_from_the_scan_leaves_the_front_whole() {
     let least_drawdown = pruners.iter().map(|p| p[1]).min().expect("drawdown");
     let phantom = vec![best_sharpe + Decimal::ONE, least_drawdown - Decimal::ONE];
     assert_eq!(front_pruned_by(&db, &all, &objectives, &[phantom]).await.expect("phantom"), expected);
+}
+
+/// `run_facts` (m0011), which `runGroups` reads when it needs no config, is kept by
+/// triggers: whatever writes the runs or their metrics, through the API or SQL, in one
+/// statement or several, the facts equal what they are derived from, and groups read from
+/// them equal the same groups read from the runs and their metrics.
+#[tokio::test]
+async fn groups_read_from_run_facts_follow_every_write_whoever_makes_it() {
+    use sea_orm::ConnectionTrait as _;
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    let mismatches = || async {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                tearsheet_tests::RUN_FACTS_MISMATCHES,
+            ))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get_by_index::<String>(0).expect("count")
+    };
+    app.data(RECORD_MANY, json!({ "inputs": group_inputs() })).await;
+    assert_eq!(mismatches().await, "0", "recorded through the API");
+
+    let writes = [
+        // A run and its metrics in one statement (as `tearsheet seed` writes): the two
+        // tables' triggers fire at its end, in either order.
+        format!(
+            "WITH r AS (INSERT INTO backtest_runs (id, status, strategy_name, strategy_type, instrument_symbol,
+                 date_range_start, date_range_end, initial_capital, data_source, config_snapshot, original_run_id)
+               VALUES ('{}', 'success', 'C', 'trend', 'AAPL', '2020-01-01', '2021-01-01', 1000, 'csv',
+                 '{{\"seed\": 1}}', '{}') RETURNING id)
+             INSERT INTO performance_metrics (backtest_run_id, sharpe_ratio, max_drawdown)
+             SELECT id, 2.5, 0.125 FROM r",
+            uuid(100),
+            uuid(0)
+        ),
+        format!(
+            "UPDATE backtest_runs SET strategy_name = 'C', status = 'interrupted' WHERE id IN ('{}', '{}')",
+            uuid(1),
+            uuid(2)
+        ),
+        format!(
+            "UPDATE performance_metrics SET sharpe_ratio = 9.75, total_return = NULL WHERE backtest_run_id = '{}'",
+            uuid(3)
+        ),
+        format!("DELETE FROM performance_metrics WHERE backtest_run_id = '{}'", uuid(6)),
+        // The re-run's original goes: the foreign key sets its `original_run_id` to null.
+        format!("DELETE FROM backtest_runs WHERE id = '{}'", uuid(0)),
+    ];
+    for sql in &writes {
+        db.execute_unprepared(sql).await.expect("write by SQL");
+        assert_eq!(mismatches().await, "0", "after {sql}");
+    }
+
+    // The same groups from the facts and, with a filter only the runs can answer (every
+    // config contains `{}`), from the runs and their metrics.
+    let query = "query($f: BacktestRunFilter) {
+        runGroups(groupBy: { keys: [STRATEGY_NAME, STATUS] }, filter: $f) {
+            key runCount successRate
+            metrics { metric count mean stddev min median max }
+            sharpe: best(metric: SHARPE_RATIO) { id } drawdown: best(metric: MAX_DRAWDOWN) { id }
+            returns: best(metric: TOTAL_RETURN) { id } } }";
+    let from_facts = app.data(query, json!({})).await;
+    let from_runs = app.data(query, json!({ "f": { "config": {} } })).await;
+    // Sums of floats in another row order differ in their last bits.
+    assert_same_up_to_rounding(&from_facts, &from_runs, "runGroups");
+    let groups = from_facts["runGroups"].as_array().expect("groups");
+    let c = groups.iter().filter(|g| g["key"]["strategyName"] == "C").map(|g| g["runCount"].as_u64().expect("n"));
+    assert_eq!(c.sum::<u64>(), 3, "the SQL writes show: {groups:#?}");
+    let total: u64 = groups.iter().map(|g| g["runCount"].as_u64().expect("n")).sum();
+    assert_eq!(total, 48, "48 recorded, one inserted, one deleted");
+
+    // Writes with the triggers off leave the facts behind; `admin refresh-facts` mends them.
+    let both = |action: &str| {
+        format!(
+            "ALTER TABLE backtest_runs {action} TRIGGER USER; ALTER TABLE performance_metrics {action} TRIGGER USER"
+        )
+    };
+    db.execute_unprepared(&both("DISABLE")).await.expect("disable triggers");
+    db.execute_unprepared(&format!(
+        "UPDATE performance_metrics SET sharpe_ratio = -3 WHERE backtest_run_id = '{}';
+         DELETE FROM backtest_runs WHERE id = '{}';
+         UPDATE backtest_runs SET strategy_name = 'D' WHERE id = '{}'",
+        uuid(10),
+        uuid(11),
+        uuid(12)
+    ))
+    .await
+    .expect("write with the triggers off");
+    db.execute_unprepared(&both("ENABLE")).await.expect("enable triggers");
+    assert_eq!(mismatches().await, "3", "one stale, one orphan, one stale");
+    let out = std::process::Command::new(tearsheet_tests::app::tearsheet_bin())
+        .args(["admin", "refresh-facts", "--database-url", &app.db.url])
+        .output()
+        .expect("run tearsheet admin refresh-facts");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("2 rows written, 1 removed"), "{stdout}");
+    assert_eq!(mismatches().await, "0", "after admin refresh-facts");
+    let data = app.data(query, json!({})).await;
+    let d = data["runGroups"].as_array().expect("groups").iter().any(|g| g["key"]["strategyName"] == "D");
+    assert!(d, "groups read the mended facts: {data:#?}");
+}
+
+/// `a` and `b` hold the same JSON but for numbers, which may differ by float rounding.
+fn assert_same_up_to_rounding(a: &Value, b: &Value, at: &str) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().expect("f64"), y.as_f64().expect("f64"));
+            assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{at}: {x} and {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}: {a} and {b}");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_same_up_to_rounding(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert!(x.keys().eq(y.keys()), "{at}: {a} and {b}");
+            for (k, x) in x {
+                assert_same_up_to_rounding(x, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }
