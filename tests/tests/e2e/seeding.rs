@@ -46,6 +46,30 @@ async fn the_same_seed_gives_the_same_rows_and_another_seed_other_rows() {
     // Again into the same database (the chunked, committed path): nothing added or changed.
     seed::seed(&a, SeedSpec::new(3_000, 7), |_| {}).await.expect("seed again");
     assert_eq!(fa, fingerprint(&a).await);
+
+    // `run_facts`: written in one statement by a seed into empty tables (its triggers off
+    // meanwhile, and on again after), by the triggers when runs are added.
+    let mismatches = |db: &DatabaseConnection| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, tearsheet_tests::RUN_FACTS_MISMATCHES))
+                .await
+                .expect("query")
+                .expect("row");
+            row.try_get_by_index::<String>(0).expect("count")
+        }
+    };
+    assert_eq!(mismatches(&b).await, "0", "seeded into empty tables");
+    seed::seed(&a, SeedSpec::new(4_000, 7), |_| {}).await.expect("seed more");
+    assert_eq!(one(&a, "SELECT count(*) AS n FROM run_facts").await["n"], 4_000);
+    assert_eq!(mismatches(&a).await, "0", "runs added to a seeded database");
+    let disabled = one(
+        &a,
+        "SELECT count(*) AS n FROM pg_trigger WHERE tgname LIKE '%facts%' AND tgenabled <> 'O' AND NOT tgisinternal",
+    )
+    .await;
+    assert_eq!(disabled["n"], 0, "every facts trigger is on after a seed");
 }
 
 #[tokio::test]
