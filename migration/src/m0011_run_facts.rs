@@ -2,10 +2,10 @@
 //! metrics as float8), kept by statement-level triggers on both tables.
 //!
 //! Why: grouping strategy × instrument with every statistic over 100,000 runs spent most
-//! of its ~290 ms before the aggregates: reading the 59 MB runs heap (configs of 1–5 KB
+//! of its ~277 ms before the aggregates: reading the 59 MB runs heap (configs of 1–5 KB
 //! are stored inline) for two short columns, hashing and joining the metrics, and casting
 //! eight numeric metrics to float8 per row. From this 16 MB table the same statement takes
-//! ~170 ms (psql, median of 5, the machine's PostgreSQL service); what is left is the
+//! ~180 ms (psql, median of 5, the machine's PostgreSQL service); what is left is the
 //! aggregates, eight medians (~100 ms, an ordered-set aggregate sorts per group and
 //! metric) and the sort by group. The `configExcept: ["seed"]` grouping reads
 //! `config_hash_except_seed` from here too.
@@ -17,7 +17,7 @@
 //!   `tearsheet seed` insert runs and their metrics in one statement, so the row is whole
 //!   at once: both tables' triggers fire at the statement's end, in either order, and the
 //!   metrics' finds nothing to change. Metrics in a statement of their own update every
-//!   facts row just written (bulk recording through the API lost ~15% that way);
+//!   facts row just written (an UPDATE and a dead tuple per run);
 //! - runs updated or deleted: their facts rows follow (no foreign key: its check, a
 //!   query per inserted row, cost more than this statement per deleting statement);
 //! - metrics inserted or updated: their values; deleted: NULLs, unless the run has

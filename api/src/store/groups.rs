@@ -208,8 +208,8 @@ pub enum KeyKind {
 ///
 /// The rows come from `run_facts` (m0011) when the grouping and the filter need nothing
 /// else: one narrow row per run with its metrics as float8, ~3.5× smaller than the runs
-/// heap, and no join (strategy × instrument with every statistic at 100,000 runs: ~290 →
-/// ~170 ms). Groupings by config values and config filters read the runs left-joined with
+/// heap, and no join (strategy × instrument with every statistic at 100,000 runs: ~277 →
+/// ~180 ms). Groupings by config values and config filters read the runs left-joined with
 /// their metrics, and cast the metrics to float8 once per row in an inner query that
 /// `OFFSET 0` keeps from being flattened: flattened, every aggregate evaluated its own
 /// cast, six per metric and row (numeric → float8 goes through text), and all eight

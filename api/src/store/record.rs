@@ -3,8 +3,8 @@
 //! A batch is stored by a few statements whatever its size: one query for the original
 //! runs it names, multi-row INSERTs of the runs with their metrics (one per
 //! `RUNS_PER_STATEMENT` runs), one SELECT of the runs that were already stored (replays) —
-//! all in one transaction. The rows travel as one JSON document expanded by `json_to_recordset`: one
-//! parameter and one statement text for any batch size (one prepared plan), NULLs
+//! all in one transaction. The rows travel as JSON documents expanded by
+//! `json_to_recordset`: one statement text for any batch size (one prepared plan), NULLs
 //! included, numerics as strings so they arrive exact.
 //!
 //! Idempotency: `INSERT … ON CONFLICT (id) DO NOTHING` inserts the new ids and skips the
@@ -310,7 +310,8 @@ pub async fn insert(
     // stored yet) and the metrics of those, returned side by side. One statement, so that
     // `run_facts` (m0011) gets each run's row whole from the runs' trigger, which sees the
     // statement's metrics: with the metrics in a statement of their own, their trigger
-    // updated every facts row just written (bulk recording 4,100 → 3,500 runs/s).
+    // updated every facts row just written (an UPDATE and a dead tuple per run; bulk
+    // throughput moved less than its noise either way, BENCHMARKS.md step 19).
     // Metrics of a replayed run are not inserted: its stored run decides (below).
     let sql = format!(
         "WITH r AS (INSERT INTO backtest_runs ({INSERT_COLUMNS}, config_hash, config_hash_except_seed) \
