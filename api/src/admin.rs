@@ -12,7 +12,7 @@ use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbErr};
 /// delete, before autovacuum gets to it). Returns what was analyzed and how long it took.
 pub async fn analyze(db: &DatabaseConnection) -> Result<Vec<(&'static str, f64)>, DbErr> {
     let mut done = Vec::new();
-    for table in ["backtest_runs", "performance_metrics", "run_facts"] {
+    for table in crate::store::TABLES {
         let started = Instant::now();
         db.execute_unprepared(&format!("ANALYZE {table}")).await?;
         done.push((table, started.elapsed().as_secs_f64()));

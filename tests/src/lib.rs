@@ -14,8 +14,14 @@ pub use app::{TestApp, TestSchema};
 pub use db::TestDb;
 
 /// Runs whose `run_facts` row (m0011) is missing or differs from the runs and metrics it
-/// is derived from, and facts rows without a run: 0 whenever the triggers kept up.
-pub const RUN_FACTS_MISMATCHES: &str = "SELECT (
+/// is derived from, and facts rows without a run, as text: "0" whenever the triggers kept up.
+pub async fn run_facts_mismatches(db: &impl sea_orm::ConnectionTrait) -> String {
+    let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, RUN_FACTS_MISMATCHES);
+    let row = db.query_one_raw(statement).await.expect("count facts mismatches").expect("a row");
+    row.try_get_by_index::<String>(0).expect("count")
+}
+
+const RUN_FACTS_MISMATCHES: &str = "SELECT (
     (SELECT count(*) FROM backtest_runs r
        LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id
        LEFT JOIN run_facts f ON f.id = r.id

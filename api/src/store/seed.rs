@@ -266,7 +266,7 @@ pub async fn seed(db: &DatabaseConnection, spec: SeedSpec, mut progress: impl Fn
         }
     }
     progress(Step::Vacuum);
-    for table in ["backtest_runs", "performance_metrics", "run_facts"] {
+    for table in crate::store::TABLES {
         db.execute_unprepared(&format!("VACUUM ANALYZE {table}")).await?;
     }
     Ok(())

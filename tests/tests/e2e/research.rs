@@ -845,17 +845,7 @@ async fn groups_read_from_run_facts_follow_every_write_whoever_makes_it() {
     use sea_orm::ConnectionTrait as _;
     let app = TestApp::spawn().await;
     let db = app.db.connect().await;
-    let mismatches = || async {
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                tearsheet_tests::RUN_FACTS_MISMATCHES,
-            ))
-            .await
-            .expect("query")
-            .expect("row");
-        row.try_get_by_index::<String>(0).expect("count")
-    };
+    let mismatches = || tearsheet_tests::run_facts_mismatches(&db);
     app.data(RECORD_MANY, json!({ "inputs": group_inputs() })).await;
     assert_eq!(mismatches().await, "0", "recorded through the API");
 

@@ -3,8 +3,8 @@
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value;
 use tearsheet_api::store::seed::{self, SeedSpec};
-use tearsheet_tests::TestDb;
 use tearsheet_tests::app::tearsheet_bin;
+use tearsheet_tests::{TestDb, run_facts_mismatches};
 
 async fn one(db: &DatabaseConnection, sql: &str) -> Value {
     let row = db
@@ -49,21 +49,10 @@ async fn the_same_seed_gives_the_same_rows_and_another_seed_other_rows() {
 
     // `run_facts`: written in one statement by a seed into empty tables (its triggers off
     // meanwhile, and on again after), by the triggers when runs are added.
-    let mismatches = |db: &DatabaseConnection| {
-        let db = db.clone();
-        async move {
-            let row = db
-                .query_one_raw(Statement::from_string(DbBackend::Postgres, tearsheet_tests::RUN_FACTS_MISMATCHES))
-                .await
-                .expect("query")
-                .expect("row");
-            row.try_get_by_index::<String>(0).expect("count")
-        }
-    };
-    assert_eq!(mismatches(&b).await, "0", "seeded into empty tables");
+    assert_eq!(run_facts_mismatches(&b).await, "0", "seeded into empty tables");
     seed::seed(&a, SeedSpec::new(4_000, 7), |_| {}).await.expect("seed more");
     assert_eq!(one(&a, "SELECT count(*) AS n FROM run_facts").await["n"], 4_000);
-    assert_eq!(mismatches(&a).await, "0", "runs added to a seeded database");
+    assert_eq!(run_facts_mismatches(&a).await, "0", "runs added to a seeded database");
     let disabled = one(
         &a,
         "SELECT count(*) AS n FROM pg_trigger WHERE tgname LIKE '%facts%' AND tgenabled <> 'O' AND NOT tgisinternal",
