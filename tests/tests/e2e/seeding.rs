@@ -119,13 +119,20 @@ async fn seeded_runs_look_like_the_seed_note_describes() {
                      OR coalesce(oo.config_snapshot, o.config_snapshot) <> r.config_snapshot
                      OR coalesce(oo.instrument_symbol, o.instrument_symbol) <> r.instrument_symbol)) AS bad_reruns,
            (SELECT avg((sharpe_ratio IS NULL)::int)::float8 FROM performance_metrics) AS null_sharpe,
-           (SELECT count(*) FROM backtest_runs WHERE status <> 'success' AND error_message IS NULL) AS unexplained",
+           (SELECT count(*) FROM backtest_runs WHERE status <> 'success' AND error_message IS NULL) AS unexplained,
+           -- The seed supplies both config hashes (computed its own cheaper way): they must
+           -- be the canonical ones the API and the SQL functions compute.
+           (SELECT count(*) FROM backtest_runs
+              WHERE config_hash <> tearsheet_config_hash(config_snapshot, strategy_name, strategy_type,
+                                     instrument_symbol, date_range_start, date_range_end, data_source)
+                 OR config_hash_except_seed <> tearsheet_config_text_hash(config_snapshot - 'seed')) AS bad_hashes",
     )
     .await;
     assert_eq!(consistency["metrics_mismatch"], 0, "metrics for exactly the successful runs: {consistency}");
     assert_eq!(consistency["bad_reruns"], 0, "re-runs come later with their original's inputs: {consistency}");
     assert!((0.005..0.04).contains(&consistency["null_sharpe"].as_f64().expect("share")), "{consistency}");
     assert_eq!(consistency["unexplained"], 0);
+    assert_eq!(consistency["bad_hashes"], 0, "seeded config hashes are the canonical ones: {consistency}");
 }
 
 #[tokio::test]
