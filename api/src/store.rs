@@ -4,7 +4,8 @@
 //! Queries are hand-written SQL run through SeaORM, chosen by their plans rather than
 //! emitted by the query builder: keyset predicates as row comparisons (an index bound;
 //! `a < x OR (a = x AND b < y)` is not), batches as `= ANY($1)` (one statement text for
-//! any batch size, so one prepared plan; `IN ($1, …, $n)` is a new statement per size).
+//! any batch size; `IN ($1, …, $n)` is a new statement per size) and single keys as
+//! `= $1` (`query::Sql::push_key_condition`).
 //! The column lists are explicit so that the heap is read for what the API returns.
 
 pub mod config_hash;

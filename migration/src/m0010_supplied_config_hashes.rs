@@ -4,10 +4,11 @@
 //! SQL functions of m0008 and m0009): computing them here cost ~100 µs a run, jsonb to text
 //! twice, a regex and md5 twice, which made a batch of 1,000 runs spend ~60% of its time in
 //! PostgreSQL in these triggers (measured: 20,000 runs inserted in 3.3 s with the triggers
-//! computing, 1.3 s without). A writer that leaves the hashes out (COPY, `tearsheet seed`,
-//! hand-written SQL, a server of the previous version during an upgrade) still gets them
-//! computed; an UPDATE always recomputes them, so a changed config can never keep a stale
-//! hash. The price: a writer that supplies a hash is believed.
+//! computing, 1.3 s without). A writer that leaves the hashes out (COPY, hand-written
+//! SQL, a server of the previous version during an upgrade) still gets them computed
+//! (`tearsheet seed` supplies them too since session 10: `api/src/store/seed.rs`); an
+//! UPDATE always recomputes them, so a changed config can never keep a stale hash. The
+//! price: a writer that supplies a hash is believed.
 //!
 //! Databases migrated by the first version of m0008 have a generated `config_hash`, into
 //! which an INSERT cannot write; `DROP EXPRESSION` makes it a plain column kept by the

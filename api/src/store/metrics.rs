@@ -76,8 +76,8 @@ pub async fn by_run_ids(db: &impl ConnectionTrait, run_ids: &[Uuid]) -> Result<V
 
 /// `by_run_ids`'s statement (the plan tests explain it).
 pub fn by_run_ids_sql(run_ids: &[Uuid]) -> Sql {
-    Sql {
-        text: format!("SELECT {METRICS_COLUMNS} FROM performance_metrics WHERE backtest_run_id = ANY($1)"),
-        values: vec![run_ids.to_vec().into()],
-    }
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {METRICS_COLUMNS} FROM performance_metrics WHERE "))
+        .push_key_condition("backtest_run_id", run_ids);
+    sql
 }

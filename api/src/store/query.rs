@@ -165,6 +165,25 @@ impl Sql {
         self
     }
 
+    /// `column = $n` for one key, `column = ANY($n)` for several.
+    ///
+    /// PostgreSQL's plan cache replans a prepared statement on every execution while its
+    /// generic plan looks costlier than the plans made for the actual values, and a
+    /// generic plan takes an array parameter for 10 elements: with one id, `= ANY($1)`
+    /// costs 168 in the generic plan against 17 in the custom one, so every lookup by id
+    /// was planned anew (~0.1–0.3 ms of PostgreSQL CPU, more than running it takes).
+    /// `= $1` costs the same both ways, and from its sixth execution a connection reuses
+    /// the generic plan, the same primary-key seek. Measured with the benchmark's "run by
+    /// id" requests (100,000 runs, wrk at 8 connections, the machine's PostgreSQL
+    /// service): PostgreSQL's CPU per request 196 → 75 µs with generic plans. Batches of
+    /// about ten keys or more get the generic plan with `ANY` already.
+    pub fn push_key_condition(&mut self, column: &str, keys: &[Uuid]) -> &mut Self {
+        match keys {
+            [key] => self.push(&format!("{column} = ")).bind(*key),
+            _ => self.push(&format!("{column} = ANY(")).bind(keys.to_vec()).push(")"),
+        }
+    }
+
     /// Binds `value` and returns its placeholder, for text written more than once (an
     /// expression that must be the same, parameter included, in two clauses).
     pub fn placeholder(&mut self, value: impl Into<Value>) -> String {

@@ -142,7 +142,7 @@ pub async fn matching(
     filter: &Filter,
 ) -> Result<Vec<backtest_run::Model>, DbErr> {
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {RUN_COLUMNS_R} FROM backtest_runs r WHERE r.id = ANY(")).bind(ids.to_vec()).push(")");
+    sql.push(&format!("SELECT {RUN_COLUMNS_R} FROM backtest_runs r WHERE ")).push_key_condition("r.id", ids);
     filter.push_conditions(&mut sql);
     let rows = monitoring::sql(Shape::read("runs_matching"), db.query_all_raw(stmt(sql.text, sql.values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
@@ -150,10 +150,9 @@ pub async fn matching(
 
 /// `by_ids`'s statement (the plan tests explain it).
 pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
-    Sql {
-        text: format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE id = ANY($1)"),
-        values: vec![ids.to_vec().into()],
-    }
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE ")).push_key_condition("id", ids);
+    sql
 }
 
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
@@ -194,15 +193,14 @@ pub fn run_columns_r(configs: Configs) -> &'static str {
 /// `with_metrics`'s statement: the runs' columns, then their metrics' (NULLs for a run
 /// without metrics).
 pub fn with_metrics_sql(ids: &[Uuid], configs: Configs) -> Sql {
-    Sql {
-        text: format!(
-            "SELECT {}, {} FROM backtest_runs r \
-             LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE r.id = ANY($1)",
-            run_columns_r(configs),
-            *METRICS_COLUMNS_PM
-        ),
-        values: vec![ids.to_vec().into()],
-    }
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {}, {} FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE ",
+        run_columns_r(configs),
+        *METRICS_COLUMNS_PM
+    ))
+    .push_key_condition("r.id", ids);
+    sql
 }
 
 /// Runs with their metrics (`None`: the run has none), in one statement: for lookups that

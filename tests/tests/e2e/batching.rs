@@ -117,7 +117,8 @@ async fn a_run_by_id_reads_its_config_only_when_shown_and_always_shows_the_store
     let data =
         app.data("query($id: ID!) { backtestRun(id: $id) { id metrics { sharpeRatio } } }", json!({ "id": id })).await;
     assert_eq!(data["backtestRun"]["id"], id);
-    let lookups = app.db.statements_like("%WHERE r.id = ANY%").await;
+    // One id: `r.id = $1` (a batch would be `= ANY($1)`), see `Sql::push_key_condition`.
+    let lookups = app.db.statements_like("%WHERE r.id = $1%").await;
     assert!(!lookups.is_empty() && lookups.iter().all(|s| !s.contains("r.config_snapshot")), "{lookups:?}");
 
     // Shown, however the selection asks for it: beside a lookup of the same run that does
