@@ -24,6 +24,7 @@ use tearsheet_entity::{RunStatus, backtest_run, performance_metrics};
 use uuid::Uuid;
 
 use super::metrics::{METRICS_COLUMNS, METRICS_COLUMNS_PM};
+use super::query::Sql;
 use super::rows::{RUN_WIDTH, metrics_at, run_at};
 use super::run_config::RunConfig;
 use super::runs::{INSERT_COLUMNS, run_columns};
@@ -284,11 +285,9 @@ pub async fn insert(
     }
     if !outside.is_empty() {
         let ids: Vec<Uuid> = outside.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
-        let rows = monitoring::sql(
-            Shape::write("existing_ids"),
-            txn.query_all_raw(stmt("SELECT id FROM backtest_runs WHERE id = ANY($1)", [ids.into()])),
-        )
-        .await?;
+        let mut sql = Sql::default();
+        sql.push("SELECT id FROM backtest_runs WHERE ").push_key_condition("id", &ids);
+        let rows = monitoring::sql(Shape::write("existing_ids"), txn.query_all_raw(stmt(sql.text, sql.values))).await?;
         let found: HashSet<Uuid> = rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect::<Result<_, _>>()?;
         let unknown: Vec<Rejection> = outside
             .iter()
