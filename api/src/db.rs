@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 mod conn;
+mod hot;
 
 pub use conn::{Db, DbTxn, Fallback};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};

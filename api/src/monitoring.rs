@@ -233,7 +233,7 @@ pub async fn render(scrape: Scrape<'_>) -> String {
         let label = kind.label();
         let sqlx = pool.pool();
         let size = f64::from(sqlx.size());
-        let idle = sqlx.num_idle() as f64;
+        let idle = pool.idle() as f64;
         let in_use = (size - idle).max(0.0);
         let in_flight = IN_FLIGHT[kind as usize].load(Ordering::Relaxed).max(0) as f64;
         gauge!(POOL_CONNECTIONS, "pool" => label, "state" => "idle").set(idle);

@@ -27,6 +27,8 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+use super::hot::Hot;
+
 /// One of the server's pools (reads, or writes).
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -36,6 +38,8 @@ pub struct Db {
     unnamed: Option<Arc<str>>,
     /// A replica's reads: where a read goes when this server is unavailable.
     fallback: Option<Arc<Fallback>>,
+    /// Connections kept between reads (`None` in unnamed mode, or with a pool too small).
+    hot: Option<Arc<Hot>>,
 }
 
 /// Another pool to run a read on when this one's server is unavailable, and what to do
@@ -53,7 +57,8 @@ impl std::fmt::Debug for Fallback {
 
 impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
-        Db { conn, unnamed: None, fallback: None }
+        let hot = Hot::new(conn.get_postgres_connection_pool()).map(Arc::new);
+        Db { conn, unnamed: None, fallback: None, hot }
     }
 
     /// This pool, whose reads go to `fallback` when its server is unavailable.
@@ -80,7 +85,7 @@ impl Db {
 
     /// Every statement unnamed and in a transaction of its own that starts with `set_local`.
     pub fn unnamed(conn: DatabaseConnection, set_local: String) -> Self {
-        Db { conn, unnamed: Some(set_local.into()), fallback: None }
+        Db { conn, unnamed: Some(set_local.into()), fallback: None, hot: None }
     }
 
     /// SeaORM's connection (for the migrator and other code that needs it).
@@ -92,7 +97,15 @@ impl Db {
         self.conn.get_postgres_connection_pool()
     }
 
+    /// Connections idle right now: the pool's and those kept between reads.
+    pub fn idle(&self) -> usize {
+        self.pool().num_idle() + self.hot.as_ref().map_or(0, |hot| hot.parked())
+    }
+
     pub async fn close(&self) -> Result<(), DbErr> {
+        if let Some(hot) = &self.hot {
+            hot.release_all();
+        }
         self.conn.clone().close().await
     }
 
@@ -171,9 +184,6 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        if self.unnamed.is_none() && self.fallback.is_none() {
-            return self.conn.query_one_raw(stmt).await;
-        }
         Ok(self.query_all_raw(stmt).await?.into_iter().next())
     }
 
@@ -189,6 +199,17 @@ impl ConnectionTrait for Db {
 
 impl Db {
     async fn query_here(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if let Some(hot) = &self.hot {
+            // What SeaORM's `query_all` does, on a connection kept between reads.
+            let mut lease = hot.lease().await.map_err(acquire_err)?;
+            let values = stmt.values.unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+            let rows = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+                .fetch_all(lease.conn())
+                .await
+                .map_err(query_err)?;
+            lease.park();
+            return Ok(rows.into_iter().map(Into::into).collect());
+        }
         let Some(set_local) = &self.unnamed else { return self.conn.query_all_raw(stmt).await };
         let mut tx = begin(self.pool(), set_local).await?;
         let rows = fetch_all(&mut tx, &stmt).await?;

@@ -16,6 +16,7 @@ mod operations;
 mod oracle;
 mod pgbouncer;
 mod plans;
+mod pools;
 mod reading;
 mod recording;
 mod replicas;
