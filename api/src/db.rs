@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod conn;
 mod hot;
 
-pub use conn::{Db, DbTxn, Fallback};
+pub use conn::{Db, DbTxn, Fallback, ONE_OFF};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tearsheet_migration::{Migrator, MigratorTrait};
 
@@ -187,7 +187,8 @@ async fn open(
     lazy: bool,
 ) -> Result<Db, sea_orm::DbErr> {
     let cache = args.statement_cache_size as usize;
-    let settings = Settings { max: args.db_max_connections, acquire: args.acquire_timeout(), lazy };
+    let settings =
+        Settings { max: args.db_max_connections, acquire: args.acquire_timeout(), lazy, plans: Plans::Generic };
     if cache > 0 {
         return Ok(Db::new(connect_once(url, settings, statement_timeout, cache).await?));
     }
@@ -203,18 +204,28 @@ struct Settings {
     max: u32,
     acquire: Duration,
     lazy: bool,
+    plans: Plans,
+}
+
+/// How PostgreSQL plans the pool's prepared statements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plans {
+    /// Once per connection, for any values: the server's pools.
+    Generic,
+    /// PostgreSQL's default (migrations, seeding, admin commands).
+    Default,
 }
 
 /// One connection without a statement timeout, for migrations (an index built on a large
 /// table may take minutes).
 pub async fn connect_admin(url: &DatabaseUrl) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let settings = Settings { max: 1, acquire: Duration::from_secs(10), lazy: false };
+    let settings = Settings { max: 1, acquire: Duration::from_secs(10), lazy: false, plans: Plans::Default };
     connect_once(url, settings, None, DEFAULT_STATEMENT_CACHE_SIZE as usize).await
 }
 
 async fn connect_once(
     url: &DatabaseUrl,
-    Settings { max, acquire, lazy }: Settings,
+    Settings { max, acquire, lazy, plans }: Settings,
     statement_timeout: Option<Duration>,
     statement_cache: usize,
 ) -> Result<DatabaseConnection, sea_orm::DbErr> {
@@ -237,10 +248,25 @@ async fn connect_once(
         // Statements are traced by Tearsheet where they are shaped, not logged by sqlx.
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |o| o.application_name("tearsheet").statement_cache_capacity(statement_cache));
+    let mut settings = Vec::new();
     if let Some(timeout) = statement_timeout {
         // A `SET` when each connection opens, not the startup parameter that
         // `ConnectOptions::statement_timeout` sends: PgBouncer refuses startup options.
-        let sql = format!("SET statement_timeout = {}", timeout.as_millis());
+        settings.push(format!("SET statement_timeout = {}", timeout.as_millis()));
+    }
+    if statement_cache > 0 && plans == Plans::Generic {
+        // Each statement is planned once per connection, for any values (see
+        // `store::query::Sql::push_literal` for those planned for their values). By
+        // default PostgreSQL keeps planning a prepared statement for each execution's
+        // values while the plan for any values is estimated costlier, and its estimates
+        // for a strategy, a cursor or a containment are guesses: most pages were planned
+        // on every request, for longer than they ran (a strategy page: bind 0.14 ms,
+        // execute 0.18 ms), and often into a worse plan (the time index filtered by
+        // strategy instead of the strategy's own index). BENCHMARKS.md step 24.
+        settings.push("SET plan_cache_mode = force_generic_plan".to_owned());
+    }
+    if !settings.is_empty() {
+        let sql = settings.join("; ");
         opts.map_sqlx_postgres_pool_opts(move |pool| {
             let sql = sql.clone();
             pool.after_connect(move |conn, _| {

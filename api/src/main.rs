@@ -3,9 +3,6 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use tearsheet_api::config::Cli;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
     let otlp = match &command {

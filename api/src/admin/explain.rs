@@ -2,9 +2,9 @@
 //! named query pattern, built by the same `store` functions with parameters taken from the
 //! database (a run, the most common strategy and instrument, a config value it holds).
 //!
-//! The plan shown is the one for these values (a custom plan). The server's prepared
-//! statements may switch to a generic plan after five executions when PostgreSQL finds it
-//! no worse on average; the benchmark measures what the server really does.
+//! The plan shown is the one the server's connections run: planned once for any values
+//! (they set `plan_cache_mode = force_generic_plan`, see `db`), with the numbers a
+//! statement carries in its text planned for (`Sql::push_literal`). See [`explain_served`].
 
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbErr, Value};
@@ -216,11 +216,54 @@ pub async fn explain(db: &DatabaseConnection, pattern: Pattern, analyze: bool) -
     let mut out = Vec::new();
     for Sql { text, values } in statements(db, pattern, &sample).await? {
         let parameters = values.iter().map(show).collect();
-        let rows = db.query_all_raw(stmt(format!("EXPLAIN {options} {text}"), values)).await?;
+        let rows = explain_served(db, options, &text, values).await?;
         let plan = rows.iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<_, _>>()?;
         out.push(Explained { sql: text, parameters, plan });
     }
     Ok(out)
+}
+
+/// `EXPLAIN <options>` of the plan the server runs for `text` with `values`: its generic
+/// plan. PostgreSQL 15 has no `EXPLAIN (GENERIC_PLAN)`, and EXPLAIN of a statement with
+/// parameters plans for their values; so, in a transaction of its own, the statement is
+/// prepared (PostgreSQL infers its parameters' types), then `EXPLAIN EXECUTE`d with the
+/// values written as literals of those types under `force_generic_plan`, and deallocated.
+pub async fn explain_served(
+    db: &DatabaseConnection,
+    options: &str,
+    text: &str,
+    values: Vec<Value>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    use sea_orm::TransactionTrait as _;
+    const NAME: &str = "tearsheet_explain";
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
+    txn.execute_unprepared(&format!("PREPARE {NAME} AS {text}")).await?;
+    // In a savepoint: should EXPLAIN fail, the transaction can still deallocate.
+    let attempt = txn.begin().await?;
+    let explained = async {
+        let types = attempt
+            .query_one_raw(stmt(
+                format!("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = '{NAME}'"),
+                [],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<Vec<String>>(0))
+            .transpose()?
+            .unwrap_or_default();
+        // EXECUTE's arguments cannot be parameters: the values are written as literals
+        // (SeaORM's rendering; they come from the database's own rows, not from clients).
+        let arguments: Vec<String> =
+            types.iter().zip(values).map(|(t, v)| format!("{}::{t}", stmt("$1", [v]))).collect();
+        let arguments = if arguments.is_empty() { String::new() } else { format!("({})", arguments.join(", ")) };
+        attempt.query_all_raw(stmt(format!("EXPLAIN {options} EXECUTE {NAME}{arguments}"), [])).await
+    }
+    .await;
+    attempt.rollback().await?;
+    // Prepared statements outlive transactions.
+    txn.execute_unprepared(&format!("DEALLOCATE {NAME}")).await?;
+    txn.rollback().await?;
+    explained
 }
 
 /// A parameter as SQL would spell it (for reading, not for pasting into psql blindly).

@@ -29,6 +29,14 @@ use tokio::sync::Mutex;
 
 use super::hot::Hot;
 
+/// Marks a statement whose text carries values (`store::query::Sql::push_literal`): sent
+/// unnamed, planned for those values and not cached, since its text changes with them.
+pub const ONE_OFF: &str = "/* one-off */ ";
+
+fn one_off(stmt: &Statement) -> bool {
+    stmt.sql.starts_with(ONE_OFF)
+}
+
 /// One of the server's pools (reads, or writes).
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -202,15 +210,23 @@ impl Db {
         if let Some(hot) = &self.hot {
             // What SeaORM's `query_all` does, on a connection kept between reads.
             let mut lease = hot.lease().await.map_err(acquire_err)?;
+            let persistent = !one_off(&stmt);
             let values = stmt.values.unwrap_or(sea_orm::sea_query::Values(Vec::new()));
             let rows = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+                .persistent(persistent)
                 .fetch_all(lease.conn())
                 .await
                 .map_err(query_err)?;
             lease.park();
             return Ok(rows.into_iter().map(Into::into).collect());
         }
-        let Some(set_local) = &self.unnamed else { return self.conn.query_all_raw(stmt).await };
+        let Some(set_local) = &self.unnamed else {
+            if one_off(&stmt) {
+                let mut conn = self.pool().acquire().await.map_err(acquire_err)?;
+                return fetch_all(&mut conn, &stmt).await;
+            }
+            return self.conn.query_all_raw(stmt).await;
+        };
         let mut tx = begin(self.pool(), set_local).await?;
         let rows = fetch_all(&mut tx, &stmt).await?;
         tx.commit().await.map_err(query_err)?;
@@ -233,7 +249,12 @@ impl StreamTrait for Db {
         stmt: Statement,
     ) -> Pin<Box<dyn std::future::Future<Output = Result<Self::Stream<'a>, DbErr>> + 'a + Send>> {
         Box::pin(async move {
-            let Some(set_local) = &self.unnamed else {
+            // A one-off statement streams as in unnamed mode (without its `SET LOCAL`).
+            let set_local = match &self.unnamed {
+                Some(set_local) => Some(&**set_local),
+                None => one_off(&stmt).then_some(""),
+            };
+            let Some(set_local) = set_local else {
                 let Some(fallback) = &self.fallback else {
                     return Ok(Box::pin(self.conn.stream_raw(stmt).await?) as Self::Stream<'a>);
                 };

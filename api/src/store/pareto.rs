@@ -27,7 +27,7 @@ use sea_orm::{ConnectionTrait, DbErr, StreamTrait};
 use uuid::Uuid;
 
 use super::metrics::Metric;
-use super::query::{Filter, Sql};
+use super::query::{Filter, Literal, Sql};
 use super::rows::{decimal_at, get, pg_row};
 use super::stmt;
 use crate::monitoring::{Shape, sql};
@@ -161,11 +161,13 @@ pub fn candidates_sql(filter: &Filter, objectives: &[Objective], pruners: &[Poin
         // Not beaten by `point`: better on some objective, or equal on all.
         sql.push(" AND (");
         for ((o, column), v) in objectives.iter().zip(&columns).zip(point) {
-            sql.push(&format!("{column} {} ", if o.maximize { ">" } else { "<" })).bind(*v).push(" OR ");
+            sql.push(&format!("{column} {} ", if o.maximize { ">" } else { "<" }))
+                .push_literal(Literal::Decimal(*v))
+                .push(" OR ");
         }
         sql.push("(");
         for (i, (column, v)) in columns.iter().zip(point).enumerate() {
-            sql.push(if i > 0 { " AND " } else { "" }).push(&format!("{column} = ")).bind(*v);
+            sql.push(if i > 0 { " AND " } else { "" }).push(&format!("{column} = ")).push_literal(Literal::Decimal(*v));
         }
         sql.push("))");
     }

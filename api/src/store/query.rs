@@ -22,6 +22,8 @@ use sea_orm::Value;
 use tearsheet_entity::RunStatus;
 use uuid::Uuid;
 
+use crate::db::ONE_OFF;
+
 /// Columns of `backtest_runs` qualified with the alias `r`.
 pub const RUN_COLUMNS_R: &str = "r.id, r.created_at, r.completed_at, r.duration_seconds, r.status, r.strategy_name, \
      r.strategy_type, r.instrument_symbol, r.date_range_start, r.date_range_end, r.initial_capital, r.data_source, \
@@ -144,12 +146,22 @@ pub struct Filter {
     pub descendants_of: Option<Uuid>,
 }
 
-/// SQL text with numbered parameters, built up piece by piece. Values are always bound,
-/// never spliced into the text.
+/// SQL text with numbered parameters, built up piece by piece. Values are bound, except
+/// numbers whose best plan depends on them ([`Sql::push_literal`]).
 #[derive(Default, Debug)]
 pub struct Sql {
     pub text: String,
     pub values: Vec<Value>,
+}
+
+/// A number written into a statement's text (see [`Sql::push_literal`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Literal {
+    /// Written as `'<shortest round-trip text>'::float8`: PostgreSQL reads back the same
+    /// double, so `literal::numeric` is what binding it and casting gave.
+    Float(f64),
+    Decimal(Decimal),
+    Integer(i64),
 }
 
 impl Sql {
@@ -182,6 +194,28 @@ impl Sql {
             [key] => self.push(&format!("{column} = ")).bind(*key),
             _ => self.push(&format!("{column} = ANY(")).bind(keys.to_vec()).push(")"),
         }
+    }
+
+    /// Writes `value` into the text, for a number the plan should be chosen for: a
+    /// metric's range (a wide one is best read in the listing's order, a narrow one from
+    /// the metric's index), a Pareto scan's pruning bounds, an OFFSET.
+    ///
+    /// Why not a parameter: the server's connections plan each statement once, for any
+    /// values (`plan_cache_mode = force_generic_plan`, see `db::connect_once`), and that
+    /// plan cannot know how many rows such a bound lets through. Written in, the number is
+    /// planned for; the statement is marked one-off ([`ONE_OFF`]) and sent unnamed, planned
+    /// on each execution and never cached (its text changes with the value).
+    /// Numbers only: their text is made here, never taken from a client.
+    pub fn push_literal(&mut self, value: Literal) -> &mut Self {
+        if !self.text.starts_with(ONE_OFF) {
+            self.text.insert_str(0, ONE_OFF);
+        }
+        let text = match value {
+            Literal::Float(v) => format!("'{v:?}'::float8"),
+            Literal::Decimal(d) => format!("'{d}'::numeric"),
+            Literal::Integer(i) => i.to_string(),
+        };
+        self.push(&text)
     }
 
     /// Binds `value` and returns its placeholder, for text written more than once (an
@@ -228,10 +262,10 @@ impl Filter {
                     sql.push(&format!(" AND m.{column} IS NOT NULL"));
                 }
                 if let Some(v) = range.gte {
-                    sql.push(&format!(" AND m.{column} >= ")).bind(v).push("::numeric");
+                    sql.push(&format!(" AND m.{column} >= ")).push_literal(Literal::Float(v)).push("::numeric");
                 }
                 if let Some(v) = range.lte {
-                    sql.push(&format!(" AND m.{column} <= ")).bind(v).push("::numeric");
+                    sql.push(&format!(" AND m.{column} <= ")).push_literal(Literal::Float(v)).push("::numeric");
                 }
             }
             sql.push(")");
@@ -398,11 +432,10 @@ impl Scan {
 
     // Every LIMIT of a scan is a literal (a number we computed: the page size plus one),
     // not a parameter. With `LIMIT $n` PostgreSQL's generic plan cannot know the page is
-    // small, prices a sort of a tenth of the table, and so the plan cache planned every
-    // execution anew (custom plans looked cheaper forever): the newest-20 page, which has
-    // no other parameter, was planned on every request. With the literal the generic plan
-    // is the index walk the custom plans were, and a connection stops planning it after
-    // five executions. Measured (`tearsheet-bench --runs 100000 --seconds 8 --pattern …`,
+    // small and prices a sort of a tenth of the table: the plan cache planned every
+    // execution anew (custom plans looked cheaper forever), and now that the connections
+    // always use the generic plan (`db::connect_once`) it would sort. With the literal the
+    // generic plan is the index walk. Measured (`tearsheet-bench --runs 100000 --seconds 8 --pattern …`,
     // old and new server one after the other): newest 20 3,960 → 5,351 req/s, top 10 by
     // Sharpe 2,593 → 5,360, config fast_period 3,260 → 4,323, strategy + cursor 2,986 →
     // 3,510, date range 3,292 → 3,866. The price is a statement per page size in the
@@ -514,7 +547,8 @@ pub fn offset_page_sql(filter: &Filter, order: Order, offset: u64, limit: u64) -
             sql.push(&format!(" ORDER BY pm.{column} {d} NULLS LAST, r.id {d}"));
         }
     }
-    sql.push(" OFFSET ").bind(offset as i64).push(" LIMIT ").bind(limit as i64);
+    sql.push(" OFFSET ").push_literal(Literal::Integer(offset as i64));
+    sql.push(" LIMIT ").push_literal(Literal::Integer(limit as i64));
     sql
 }
 

@@ -290,14 +290,11 @@ async fn ids_of(db: &DatabaseConnection, gs: &[i64]) -> Vec<Uuid> {
     rows.iter().map(|r| r.try_get("", "id").expect("id")).collect()
 }
 
+/// The plan the server runs: its connections' generic plan (see `explain_served`).
 async fn explain_rows(db: &DatabaseConnection, options: &str, sql: &Sql) -> Vec<sea_orm::QueryResult> {
-    db.query_all_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!("EXPLAIN ({options}) {}", sql.text),
-        sql.values.clone(),
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("EXPLAIN failed: {e}\n{}", sql.text))
+    tearsheet_api::admin::explain::explain_served(db, &format!("({options})"), &sql.text, sql.values.clone())
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN failed: {e}\n{}", sql.text))
 }
 
 async fn explain_text(db: &DatabaseConnection, sql: &Sql) -> String {
