@@ -43,8 +43,6 @@ pub struct Hot {
     state: Mutex<State>,
     /// How many connections the cache may hold at once.
     cap: usize,
-    /// The pool's maximum.
-    max: usize,
 }
 
 #[derive(Default)]
@@ -78,7 +76,7 @@ impl Hot {
     pub fn new(pool: &PgPool) -> Option<Hot> {
         let max = pool.options().get_max_connections() as usize;
         let cap = max - (max / 4).max(1);
-        (cap > 0).then(|| Hot { pool: pool.clone(), state: Mutex::new(State::default()), cap, max })
+        (cap > 0).then(|| Hot { pool: pool.clone(), state: Mutex::new(State::default()), cap })
     }
 
     /// Connections parked right now (idle, though the pool counts them in use).
@@ -152,7 +150,7 @@ impl Lease<'_> {
         let mut state = hot.lock();
         // A full pool without an idle connection may have someone waiting in it: the
         // connection goes back so that they get it (kept, it would idle while they wait).
-        let full = hot.pool.size() as usize >= hot.max && hot.pool.num_idle() == 0;
+        let full = hot.pool.size() >= hot.pool.options().get_max_connections() && hot.pool.num_idle() == 0;
         if full || now.duration_since(since) >= RECYCLE || hot.pool.is_closed() {
             state.owned -= 1;
             drop(state);

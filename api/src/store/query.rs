@@ -179,16 +179,12 @@ impl Sql {
 
     /// `column = $n` for one key, `column = ANY($n)` for several.
     ///
-    /// PostgreSQL's plan cache replans a prepared statement on every execution while its
-    /// generic plan looks costlier than the plans made for the actual values, and a
-    /// generic plan takes an array parameter for 10 elements: with one id, `= ANY($1)`
-    /// costs 168 in the generic plan against 17 in the custom one, so every lookup by id
-    /// was planned anew (~0.1–0.3 ms of PostgreSQL CPU, more than running it takes).
-    /// `= $1` costs the same both ways, and from its sixth execution a connection reuses
-    /// the generic plan, the same primary-key seek. Measured with the benchmark's "run by
-    /// id" requests (100,000 runs, wrk at 8 connections, the machine's PostgreSQL
-    /// service): PostgreSQL's CPU per request 196 → 75 µs with generic plans. Batches of
-    /// about ten keys or more get the generic plan with `ANY` already.
+    /// The connections run generic plans (`db::connect_once`), and a generic plan takes an
+    /// array parameter for 10 elements: with one id, `= ANY($1)` is priced at 168 against
+    /// 17 for the primary-key seek that `= $1` gets. (Before the connections forced
+    /// generic plans, the same pricing made PostgreSQL plan every lookup by id anew:
+    /// PostgreSQL's CPU per "run by id" request 196 → 75 µs with `= $1`, 100,000 runs, wrk
+    /// at 8 connections.) Batches of about ten keys or more are what `ANY` is priced for.
     pub fn push_key_condition(&mut self, column: &str, keys: &[Uuid]) -> &mut Self {
         match keys {
             [key] => self.push(&format!("{column} = ")).bind(*key),
@@ -434,9 +430,10 @@ impl Scan {
     // not a parameter. With `LIMIT $n` PostgreSQL's generic plan cannot know the page is
     // small and prices a sort of a tenth of the table: the plan cache planned every
     // execution anew (custom plans looked cheaper forever), and now that the connections
-    // always use the generic plan (`db::connect_once`) it would sort. With the literal the
-    // generic plan is the index walk. Measured (`tearsheet-bench --runs 100000 --seconds 8 --pattern …`,
-    // old and new server one after the other): newest 20 3,960 → 5,351 req/s, top 10 by
+    // always use the generic plan (`db::connect_once`) it would sort. With the literal
+    // the generic plan is the index walk. Measured before the connections forced generic
+    // plans (`tearsheet-bench --runs 100000 --seconds 8 --pattern …`, old and new server
+    // one after the other): newest 20 3,960 → 5,351 req/s, top 10 by
     // Sharpe 2,593 → 5,360, config fast_period 3,260 → 4,323, strategy + cursor 2,986 →
     // 3,510, date range 3,292 → 3,866. The price is a statement per page size in the
     // connections' statement caches (clients use a few).

@@ -215,9 +215,8 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
         },
         Pattern {
             name: "A run by id with its metrics",
-            why: "`backtestRun(id)`: one id is `r.id = $1`, not `= ANY($1)`, so that the prepared statement's \
-                  generic plan costs what its custom plans cost and PostgreSQL stops planning it on every \
-                  execution (`Sql::push_key_condition`).",
+            why: "`backtestRun(id)`: one id is `r.id = $1`, not `= ANY($1)`, whose generic plan is priced for \
+                  an array of 10 (`Sql::push_key_condition`).",
             sql: runs::with_metrics_sql(&ids[..1], runs::Configs::Return),
             indexes: &["backtest_runs_pkey", "idx_performance_metrics_run_id"],
             sort_allowed: false,
