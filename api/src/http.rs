@@ -3,6 +3,7 @@
 pub(crate) mod endpoint;
 mod graphiql;
 mod large;
+mod request_id;
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use axum::routing::get;
 use sea_orm::ConnectionTrait as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use self::endpoint::{MediaType, Refusal};
@@ -77,7 +78,7 @@ pub fn router(
     router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(request_id::MakeFastUuid))
 }
 
 /// `--metrics-listen`: a router with `/metrics` alone.
