@@ -4,6 +4,7 @@
 
 mod bulk;
 mod cluster;
+mod instructions;
 mod literal;
 mod live;
 mod load;
@@ -65,6 +66,12 @@ struct Args {
     /// memory before and after. E.g. `--load --seconds 60 --connections 64`.
     #[arg(long)]
     load: bool,
+    /// Instead of timing: count the server's instructions per request under callgrind
+    /// (valgrind), over this many requests sent one after another per pattern. Repeatable
+    /// to ~1% for the same binary, where req/s moves by ±10%: for A/B comparisons of two
+    /// builds (`--server-bin`). Give `--dir` to keep the dumps for `callgrind_annotate`.
+    #[arg(long, value_name = "REQUESTS")]
+    instructions: Option<usize>,
 }
 
 const TOKEN: &str = "bench-write-token-0123456789abcdef";
@@ -89,7 +96,26 @@ async fn main() {
 
     let mut builder = patterns::Builder::new(db, spec).await;
     let patterns = builder.patterns(&args.pattern).await;
-    let server = server::Server::start(&server_bin, &url, TOKEN, &dir.join("server.log")).await;
+    let wrapper = match args.instructions {
+        Some(_) => {
+            instructions::check_tools();
+            instructions::wrapper(&dir)
+        }
+        None => Vec::new(),
+    };
+    let server = server::Server::start(&wrapper, &server_bin, &url, TOKEN, &dir.join("server.log")).await;
+    if let Some(requests) = args.instructions {
+        let rows = instructions::measure(&server, &dir, &patterns, requests).await;
+        let report = instructions::report(args.runs, requests, &server_bin, &rows);
+        println!("{report}");
+        if let Some(out) = &args.out {
+            std::fs::write(out, &report).expect("write report");
+        }
+        drop(server);
+        drop(bench_db);
+        clean_up(&args, &dir);
+        return;
+    }
     let bin_dir = tearsheet_api::embedded_pg::find_bin_dir().expect("PostgreSQL binaries");
     let load = load::Load { connections: args.connections, threads: 2, seconds: args.seconds };
     let client = reqwest::Client::new();

@@ -10,10 +10,20 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(bin: &Path, database_url: &str, token: &str, log: &Path) -> Server {
+    /// Starts `bin`, or `wrapper` with `bin` as its program when `wrapper` is not empty
+    /// (`valgrind …`: the wrapped program keeps the process id).
+    pub async fn start(wrapper: &[String], bin: &Path, database_url: &str, token: &str, log: &Path) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         let log_file = std::fs::File::create(log).expect("server log");
-        let child = Command::new(bin)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .args(["serve", "--no-migrate", "--listen", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", database_url)
             .env("TEARSHEET_WRITE_TOKENS", token)
@@ -35,6 +45,10 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Server { child, base_url }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// (current, peak) resident set size in KiB, from /proc.

@@ -1,11 +1,17 @@
 //! `runGroups`: group statistics across runs (e.g. across random seeds with `configExcept`).
 
-use async_graphql::{Context, Enum, InputObject, Json, Object};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, InputObject, Object};
+use tearsheet_entity::backtest_run;
 
 use super::limits::page_cost;
 use super::loaders::Loaders;
 use super::metrics::MetricField;
 use super::runs::{BacktestRun, BacktestRunFilter, OrderDirection};
+use super::scalars::JsonRef;
 use crate::error::ApiError;
 use crate::store::groups::{self, Group, GroupColumn, GroupOrder, GroupSpec, Grouping, MetricStats, Statistic};
 use crate::store::metrics::Metric;
@@ -92,26 +98,30 @@ impl MetricSummary {
     }
 }
 
-pub struct RunGroup(Group);
+pub struct RunGroup {
+    group: Group,
+    /// The best runs of every group of the request, read in one statement.
+    runs: Arc<HashMap<uuid::Uuid, backtest_run::Model>>,
+}
 
 #[Object]
 impl RunGroup {
     /// The group's values: an object with one entry per grouping key and config path
     /// (named by the path joined with dots), plus `config` when configExcept is used.
-    async fn key(&self) -> Json<serde_json::Value> {
-        Json(self.0.key.clone())
+    async fn key(&self) -> JsonRef<'_> {
+        JsonRef(Cow::Borrowed(&self.group.key))
     }
     async fn run_count(&self) -> i32 {
-        i32::try_from(self.0.run_count).unwrap_or(i32::MAX)
+        i32::try_from(self.group.run_count).unwrap_or(i32::MAX)
     }
     /// Share of the group's runs with status SUCCESS, 0 to 1.
     async fn success_rate(&self) -> f64 {
-        self.0.success_rate
+        self.group.success_rate
     }
     /// In the order of MetricField; only the metrics in `only` when given.
     async fn metrics(&self, only: Option<Vec<MetricField>>) -> Vec<MetricSummary> {
         let only: Option<Vec<Metric>> = only.map(|o| o.into_iter().map(Metric::from).collect());
-        self.0
+        self.group
             .stats
             .iter()
             .filter(|s| only.as_ref().is_none_or(|o| o.contains(&s.metric)))
@@ -121,13 +131,14 @@ impl RunGroup {
     }
     /// The group's run with the highest value of the metric (lowest for MAX_DRAWDOWN and
     /// VOLATILITY).
-    async fn best(&self, ctx: &Context<'_>, metric: MetricField) -> async_graphql::Result<Option<BacktestRun>> {
+    async fn best(&self, metric: MetricField) -> async_graphql::Result<Option<BacktestRun>> {
         let metric = Metric::from(metric);
-        let Some((_, id)) = self.0.best.iter().find(|(m, _)| *m == metric) else {
+        let Some((_, id)) = self.group.best.iter().find(|(m, _)| *m == metric) else {
             return Err(ApiError::bad_request("best: this metric was not computed for the group").into());
         };
         let Some(id) = id else { return Ok(None) };
-        Ok(ctx.data::<Loaders>()?.runs.load_one(*id).await?.flatten().map(BacktestRun))
+        // Not among the runs read: it was deleted since the groups were computed.
+        Ok(self.runs.get(id).cloned().map(BacktestRun))
     }
 }
 
@@ -222,9 +233,17 @@ impl GroupQuery {
         // Every group's best runs in one statement (a loader would split hundreds of
         // lookups into several batches); `best` then reads them from the cache.
         let best: Vec<uuid::Uuid> = found.iter().flat_map(|g| g.best.iter().filter_map(|(_, id)| *id)).collect();
-        if !best.is_empty() {
-            super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best, Configs::Return).await?;
-        }
-        Ok(found.into_iter().map(RunGroup).collect())
+        let runs = if best.is_empty() {
+            Vec::new()
+        } else {
+            // Without their configs unless `best` shows them: read with them, 400 runs'
+            // configs were 1.2 MB to detoast, send and parse, and their parsing and
+            // caching were 45% of the server's instructions for groups by strategy ×
+            // instrument with the best Sharpe run's id (callgrind).
+            super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best, Configs::Omit).await?
+        };
+        let runs: Arc<HashMap<uuid::Uuid, backtest_run::Model>> =
+            Arc::new(runs.into_iter().map(|r| (r.id, r)).collect());
+        Ok(found.into_iter().map(|group| RunGroup { group, runs: runs.clone() }).collect())
     }
 }

@@ -70,8 +70,8 @@ impl Loaders {
     }
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
-    /// statement, and then without their configs when `configs` says so) and caches them,
-    /// absences included. Returns the runs found.
+    /// statement; without their configs when `configs` says so) and caches them, absences
+    /// included. Returns the runs found.
     async fn fetch_runs(
         &self,
         ids: &[Uuid],
@@ -79,7 +79,7 @@ impl Loaders {
         configs: Configs,
     ) -> async_graphql::Result<Vec<backtest_run::Model>> {
         monitoring::record_batch("runs_prefetch", ids.len());
-        let whole = !metrics || configs == Configs::Return;
+        let whole = configs == Configs::Return;
         let found = if metrics {
             let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
             let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
@@ -91,7 +91,7 @@ impl Loaders {
             self.metrics.feed_many(by_run).await;
             found
         } else {
-            store::runs::by_ids(&self.read, ids).await.map_err(ApiError::from)?
+            store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?
         };
         if whole {
             self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
@@ -164,7 +164,7 @@ impl Loader<Uuid> for RunLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         monitoring::record_batch("runs", keys.len());
-        let rows = store::runs::by_ids(&self.0, keys).await.map_err(ApiError::from)?;
+        let rows = store::runs::by_ids(&self.0, keys, Configs::Return).await.map_err(ApiError::from)?;
         Ok(with_absences(keys, rows.into_iter().map(|r| (r.id, r))))
     }
 }

@@ -1,5 +1,7 @@
 //! `BacktestRun`, the `Node` interface, and the run queries.
 
+use std::borrow::Cow;
+
 use async_graphql::{Context, ID, InputObject, Interface, Json, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -9,7 +11,7 @@ use super::limits::page_cost;
 use super::loaders::Loaders;
 use super::metrics::{MetricRangeInput, PerformanceMetrics};
 use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
-use super::scalars::{Date, parse_run_id, run_id};
+use super::scalars::{Date, JsonRef, parse_run_id, run_id};
 use crate::error::ApiError;
 use crate::store::query::{Direction, Filter, Order, OrderField};
 use crate::store::runs::Configs;
@@ -91,9 +93,9 @@ impl BacktestRun {
         &self.0.data_source
     }
     /// The complete strategy configuration (config_snapshot).
-    async fn config(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+    async fn config(&self, ctx: &Context<'_>) -> async_graphql::Result<JsonRef<'_>> {
         if !self.0.config_snapshot.is_null() {
-            return Ok(Json(self.0.config_snapshot.clone()));
+            return Ok(JsonRef(Cow::Borrowed(&self.0.config_snapshot)));
         }
         // Read without its config (a page whose selection did not show it, reached here
         // through a fragment the look-ahead missed): fetch the whole run.
@@ -103,7 +105,7 @@ impl BacktestRun {
             field: None,
             index: None,
         })?;
-        Ok(Json(run.config_snapshot))
+        Ok(JsonRef(Cow::Owned(run.config_snapshot)))
     }
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()

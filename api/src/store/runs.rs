@@ -149,15 +149,19 @@ pub async fn matching(
 }
 
 /// `by_ids`'s statement (the plan tests explain it).
-pub fn by_ids_sql(ids: &[Uuid]) -> Sql {
+pub fn by_ids_sql(ids: &[Uuid], configs: Configs) -> Sql {
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {RUN_COLUMNS} FROM backtest_runs WHERE ")).push_key_condition("id", ids);
+    sql.push(&format!("SELECT {} FROM backtest_runs WHERE ", run_columns(configs))).push_key_condition("id", ids);
     sql
 }
 
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
-pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<backtest_run::Model>, DbErr> {
-    let Sql { text, values } = by_ids_sql(ids);
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    configs: Configs,
+) -> Result<Vec<backtest_run::Model>, DbErr> {
+    let Sql { text, values } = by_ids_sql(ids, configs);
     let rows = sql(Shape::read("runs_by_ids"), db.query_all_raw(stmt(text, values))).await?;
     rows.iter().map(|row| run_at(row, 0)).collect()
 }

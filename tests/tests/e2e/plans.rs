@@ -225,7 +225,7 @@ async fn patterns(db: &DatabaseConnection) -> Vec<Pattern> {
         Pattern {
             name: "Compare 10 runs",
             why: "`compareBacktestRuns(ids)`: `id = ANY($1)` on the primary key …",
-            sql: runs::by_ids_sql(&ids),
+            sql: runs::by_ids_sql(&ids, runs::Configs::Return),
             indexes: &["backtest_runs_pkey"],
             sort_allowed: true,
             max_rows: 10,
