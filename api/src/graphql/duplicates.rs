@@ -42,7 +42,8 @@ impl DuplicateQuery {
         let db = ctx.data::<Loaders>()?.read();
         let sets = crate::store::runs::duplicate_sets(db, &filter, first as u64).await.map_err(ApiError::from)?;
         let ids: Vec<uuid::Uuid> = sets.iter().flat_map(|s| s.run_ids.iter().copied()).collect();
-        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &ids, Configs::Return).await?;
+        // Configs only when the selection shows them (see `runGroups`).
+        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &ids, Configs::Omit).await?;
         let by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
             runs.into_iter().map(|r| (r.id, r)).collect();
         Ok(sets

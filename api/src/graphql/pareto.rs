@@ -54,7 +54,8 @@ impl ParetoQuery {
             )),
             ParetoError::Db(e) => ApiError::from(e),
         })?;
-        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &ids, Configs::Return).await?;
+        // Configs only when the selection shows them (see `runGroups`).
+        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &ids, Configs::Omit).await?;
         let mut by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
             runs.into_iter().map(|r| (r.id, r)).collect();
         // In the front's order; a run deleted meanwhile is left out.

@@ -678,6 +678,42 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
     assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
 }
 
+/// The runs that groups and fronts name are read without their configs unless the
+/// selection shows them: shown directly or through fragments, they are whole.
+#[tokio::test]
+async fn research_results_show_whole_runs_when_asked() {
+    let app = TestApp::spawn().await;
+    let inputs = group_inputs();
+    app.data(RECORD_MANY, json!({ "inputs": inputs })).await;
+    let input = |run: &Value| {
+        let id = run["id"].as_str().expect("id");
+        inputs.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("no input {id}")).clone()
+    };
+    let query = "fragment F on BacktestRun { config }
+        { runGroups(groupBy: { keys: [STRATEGY_NAME] }) {
+            key
+            best(metric: SHARPE_RATIO) { id strategyName config }
+            byFragment: best(metric: TOTAL_RETURN) { id ...F } }
+          paretoFront(objectives: [{ metric: SHARPE_RATIO, goal: MAXIMIZE }, { metric: MAX_DRAWDOWN, goal: MINIMIZE }]) {
+            id ... on BacktestRun { config } } }";
+    let data = app.data(query, json!({})).await;
+    let groups = data["runGroups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 2, "strategies A and B: {groups:#?}");
+    for group in groups {
+        for best in [&group["best"], &group["byFragment"]] {
+            assert!(best["config"].is_object(), "{group:#?}");
+            assert_eq!(best["config"], input(best)["config"], "{group:#?}");
+        }
+        assert_eq!(group["best"]["strategyName"], group["key"]["strategyName"]);
+    }
+    let front = data["paretoFront"].as_array().expect("front");
+    assert!(!front.is_empty());
+    for run in front {
+        assert!(run["config"].is_object(), "{run:#?}");
+        assert_eq!(run["config"], input(run)["config"]);
+    }
+}
+
 #[tokio::test]
 async fn pareto_fronts_match_the_oracle_for_one_to_three_objectives() {
     let app = TestApp::spawn().await;
