@@ -14,8 +14,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::load::slug;
 use crate::patterns::Pattern;
 use crate::server::Server;
@@ -40,32 +38,15 @@ pub fn check_tools() {
 /// One row per pattern: (name, instructions per request).
 pub async fn measure(server: &Server, dir: &Path, patterns: &[Pattern], requests: usize) -> Vec<(&'static str, f64)> {
     let client = reqwest::Client::new();
-    let send = |body: String| {
-        let client = client.clone();
-        let url = format!("{}/graphql", server.base_url);
-        async move {
-            let response: Value = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("JSON");
-            assert!(response.get("errors").is_none(), "{response}\nbody: {body}");
-        }
-    };
     let mut rows = Vec::new();
     for pattern in patterns {
         eprintln!("{}: instructions", pattern.name);
         for sample in &pattern.samples {
-            send(sample.body.clone()).await;
+            server.query_ok(&client, &sample.body).await;
         }
         control(server.pid(), "--zero");
         for sample in pattern.samples.iter().cycle().take(requests) {
-            send(sample.body.clone()).await;
+            server.query_ok(&client, &sample.body).await;
         }
         control(server.pid(), &format!("--dump={}", slug(pattern.name)));
         let total = totals(&latest_dump(dir));

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use sea_orm::ConnectionTrait as _;
-use serde_json::Value;
 use tearsheet_api::store::seed::SeedSpec;
 
 /// Benchmarks Tearsheet against PostgreSQL itself on a fresh, seeded database.
@@ -107,13 +106,7 @@ async fn main() {
     if let Some(requests) = args.instructions {
         let rows = instructions::measure(&server, &dir, &patterns, requests).await;
         let report = instructions::report(args.runs, requests, &server_bin, &rows);
-        println!("{report}");
-        if let Some(out) = &args.out {
-            std::fs::write(out, &report).expect("write report");
-        }
-        drop(server);
-        drop(bench_db);
-        clean_up(&args, &dir);
+        finish(&args, &dir, &report, server, bench_db);
         return;
     }
     let bin_dir = tearsheet_api::embedded_pg::find_bin_dir().expect("PostgreSQL binaries");
@@ -121,13 +114,7 @@ async fn main() {
     let client = reqwest::Client::new();
     if args.load {
         let report = load_test(&args, &dir, db, &server, &patterns, bench_db.seed_seconds).await;
-        println!("{report}");
-        if let Some(out) = &args.out {
-            std::fs::write(out, &report).expect("write report");
-        }
-        drop(server);
-        drop(bench_db);
-        clean_up(&args, &dir);
+        finish(&args, &dir, &report, server, bench_db);
         return;
     }
 
@@ -136,17 +123,7 @@ async fn main() {
         // Every sample must succeed: a load of errors would be fast and meaningless.
         db.execute_unprepared("SELECT pg_stat_statements_reset()").await.expect("reset");
         for sample in &pattern.samples {
-            let response: Value = client
-                .post(format!("{}/graphql", server.base_url))
-                .header("content-type", "application/json")
-                .body(sample.body.clone())
-                .send()
-                .await
-                .expect("request")
-                .json()
-                .await
-                .expect("JSON");
-            assert!(response.get("errors").is_none(), "{}: {response}\nbody: {}", pattern.name, sample.body);
+            server.query_ok(&client, &sample.body).await;
         }
         let statements = statements_sent(db).await as f64 / pattern.samples.len() as f64;
         let floor_statements =
@@ -231,13 +208,18 @@ async fn main() {
         rss_now as f64 / 1024.0,
         rss_peak as f64 / 1024.0
     );
+    finish(&args, &dir, &report, server, bench_db);
+}
+
+/// Prints the report (and writes it to `--out`), then stops the server and the cluster.
+fn finish(args: &Args, dir: &std::path::Path, report: &str, server: server::Server, bench_db: cluster::BenchDb) {
     println!("{report}");
     if let Some(out) = &args.out {
-        std::fs::write(out, &report).expect("write report");
+        std::fs::write(out, report).expect("write report");
     }
     drop(server);
     drop(bench_db);
-    clean_up(&args, &dir);
+    clean_up(args, dir);
 }
 
 /// A directory of our own making goes with the run (the cluster's data is already gone

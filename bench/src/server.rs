@@ -47,6 +47,22 @@ impl Server {
         Server { child, base_url }
     }
 
+    /// POSTs a GraphQL request body; the response must have no errors.
+    pub async fn query_ok(&self, client: &reqwest::Client, body: &str) -> serde_json::Value {
+        let response: serde_json::Value = client
+            .post(format!("{}/graphql", self.base_url))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(response.get("errors").is_none(), "{response}\nbody: {body}");
+        response
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
