@@ -70,13 +70,17 @@ impl Loaders {
     }
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
-    /// statement; without their configs when `configs` says so) and caches them, absences
-    /// included. Returns the runs found.
+    /// statement; without their configs when `configs` says so) and returns the runs found.
+    /// Their metrics are cached (the `metrics` resolvers read them there); the runs
+    /// themselves, absences included, only with `cache` (`prefetch` reads original runs for
+    /// the `originalRun` resolvers; runs a resolver returns itself need no copy in the
+    /// cache, and copying a run copies its config: 8% of a run by id's instructions).
     async fn fetch_runs(
         &self,
         ids: &[Uuid],
         metrics: bool,
         configs: Configs,
+        cache: bool,
     ) -> async_graphql::Result<Vec<backtest_run::Model>> {
         monitoring::record_batch("runs_prefetch", ids.len());
         let whole = configs == Configs::Return;
@@ -93,9 +97,9 @@ impl Loaders {
         } else {
             store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?
         };
-        if whole {
+        if cache && whole {
             self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
-        } else {
+        } else if cache {
             // Rows without their configs are not whole runs: only the absences are cached.
             let present: std::collections::HashSet<Uuid> = found.iter().map(|r| r.id).collect();
             self.runs.feed_many(ids.iter().filter(|id| !present.contains(id)).map(|id| (*id, None))).await;
@@ -149,7 +153,7 @@ pub async fn load_runs(
 ) -> async_graphql::Result<Vec<backtest_run::Model>> {
     let loaders = ctx.data::<Loaders>()?;
     let configs = if selected(selections, &["config"]) { Configs::Return } else { configs };
-    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
+    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs, false).await?;
     prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
     Ok(runs)
 }
@@ -258,7 +262,7 @@ async fn prefetch_originals(
     wanted.dedup();
     let with_metrics = selected(selections, &["originalRun", "metrics"]);
     if !wanted.is_empty() {
-        loaders.fetch_runs(&wanted, with_metrics, Configs::Return).await?;
+        loaders.fetch_runs(&wanted, with_metrics, Configs::Return, true).await?;
     }
     // Originals in hand whose metrics `prefetch` does not fetch with the page's.
     let in_hand_originals: Vec<Uuid> =
