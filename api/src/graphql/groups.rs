@@ -231,7 +231,7 @@ impl GroupQuery {
         let db = ctx.data::<Loaders>()?.read();
         let found = groups::groups(db, &spec).await.map_err(ApiError::from)?;
         // Every group's best runs in one statement (a loader would split hundreds of
-        // lookups into several batches); `best` then reads them from the cache.
+        // lookups into several batches); `best` then reads them from `RunGroup::runs`.
         let best: Vec<uuid::Uuid> = found.iter().flat_map(|g| g.best.iter().filter_map(|(_, id)| *id)).collect();
         let runs = if best.is_empty() {
             Vec::new()

@@ -30,9 +30,13 @@ impl ScalarType for Date {
 
     fn to_value(&self) -> Value {
         // chrono's `format` interprets its pattern on every call; two dates per run add up
-        // on a page. Years before 0 or after 9999 are out of PostgreSQL's `date` range.
+        // on a page. Outside years 0 to 9999 chrono writes a sign: left to it.
         let d = self.0;
-        Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+        if (0..=9999).contains(&d.year()) {
+            Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+        } else {
+            Value::String(d.format("%Y-%m-%d").to_string())
+        }
     }
 }
 
@@ -100,7 +104,13 @@ mod tests {
 
     #[test]
     fn dates_are_shown_as_yyyy_mm_dd() {
-        let cases = [(2024, 2, 29, "2024-02-29"), (5, 1, 9, "0005-01-09"), (9999, 12, 31, "9999-12-31")];
+        let cases = [
+            (2024, 2, 29, "2024-02-29"),
+            (5, 1, 9, "0005-01-09"),
+            (9999, 12, 31, "9999-12-31"),
+            (10000, 1, 1, "+10000-01-01"),
+            (-1, 3, 4, "-0001-03-04"),
+        ];
         for (y, m, d, text) in cases {
             let date = Date(NaiveDate::from_ymd_opt(y, m, d).expect("date"));
             assert_eq!(date.to_value(), Value::String(text.into()));
