@@ -71,19 +71,17 @@ impl Loaders {
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
     /// statement; without their configs when `configs` says so) and returns the runs found.
-    /// Their metrics are cached (the `metrics` resolvers read them there); the runs
-    /// themselves, absences included, only with `cache` (`prefetch` reads original runs for
-    /// the `originalRun` resolvers; runs a resolver returns itself need no copy in the
-    /// cache, and copying a run copies its config: 8% of a run by id's instructions).
+    /// Their metrics are cached (the `metrics` resolvers read them there); the runs are
+    /// not: a resolver that asked for them returns them itself, and only `prefetch` needs
+    /// them in the cache (copying a run into it copies its config: 8% of a run by id's
+    /// instructions).
     async fn fetch_runs(
         &self,
         ids: &[Uuid],
         metrics: bool,
         configs: Configs,
-        cache: bool,
     ) -> async_graphql::Result<Vec<backtest_run::Model>> {
         monitoring::record_batch("runs_prefetch", ids.len());
-        let whole = configs == Configs::Return;
         let found = if metrics {
             let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
             let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
@@ -97,13 +95,6 @@ impl Loaders {
         } else {
             store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?
         };
-        if cache && whole {
-            self.runs.feed_many(with_absences(ids, found.iter().map(|r| (r.id, r.clone())))).await;
-        } else if cache {
-            // Rows without their configs are not whole runs: only the absences are cached.
-            let present: std::collections::HashSet<Uuid> = found.iter().map(|r| r.id).collect();
-            self.runs.feed_many(ids.iter().filter(|id| !present.contains(id)).map(|id| (*id, None))).await;
-        }
         Ok(found)
     }
 }
@@ -153,7 +144,7 @@ pub async fn load_runs(
 ) -> async_graphql::Result<Vec<backtest_run::Model>> {
     let loaders = ctx.data::<Loaders>()?;
     let configs = if selected(selections, &["config"]) { Configs::Return } else { configs };
-    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs, false).await?;
+    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
     prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
     Ok(runs)
 }
@@ -262,7 +253,9 @@ async fn prefetch_originals(
     wanted.dedup();
     let with_metrics = selected(selections, &["originalRun", "metrics"]);
     if !wanted.is_empty() {
-        loaders.fetch_runs(&wanted, with_metrics, Configs::Return, true).await?;
+        // Whole runs, and the absences too: nothing missing is asked for twice.
+        let found = loaders.fetch_runs(&wanted, with_metrics, Configs::Return).await?;
+        loaders.runs.feed_many(with_absences(&wanted, found.into_iter().map(|r| (r.id, r)))).await;
     }
     // Originals in hand whose metrics `prefetch` does not fetch with the page's.
     let in_hand_originals: Vec<Uuid> =
