@@ -17,6 +17,7 @@ pub mod request_errors;
 pub mod runs;
 pub mod scalars;
 mod spans;
+pub mod variables;
 
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{MergedObject, Schema};
@@ -62,7 +63,9 @@ pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> Ap
 /// What executes HTTP requests: the schema without extensions (but the root-field spans
 /// when traces are exported), its request steps taken by `pipeline`.
 pub fn http_executor(state: AppState, limits: limits::Limits, traced: bool) -> pipeline::Executor {
-    pipeline::Executor::new(limited(&limits, traced).data(state).finish(), limits)
+    let fast =
+        limited(&limits, traced).validation_mode(async_graphql::ValidationMode::Fast).data(state.clone()).finish();
+    pipeline::Executor::new(limited(&limits, traced).data(state).finish(), fast, limits)
 }
 
 /// What both schemas share: async-graphql's own limits, and the root-field spans when

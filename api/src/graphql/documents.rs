@@ -1,9 +1,10 @@
 //! Parsed documents, cached: dashboards and clients send the same few query texts over
 //! and over, and parsing one (async-graphql's pest parser) was a tenth of the server's
-//! CPU on a page of runs. Validation still runs for every request: it depends on the
-//! variables, and it is what keeps a cached document honest.
+//! CPU on a page of runs. Each remembers whether it has passed strict validation: from
+//! then on only its variables need checking (`variables`, `pipeline`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
@@ -18,7 +19,29 @@ const MAX_QUERY_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, Default)]
 pub struct DocumentCache {
-    documents: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+    documents: Arc<Mutex<HashMap<String, Arc<Document>>>>,
+}
+
+/// A parsed document, and whether it has passed strict validation.
+pub struct Document {
+    pub parsed: ExecutableDocument,
+    validated: AtomicBool,
+}
+
+impl Document {
+    pub fn new(parsed: ExecutableDocument) -> Arc<Document> {
+        Arc::new(Document { parsed, validated: AtomicBool::new(false) })
+    }
+
+    /// Whether a request with this document has passed async-graphql's strict validation
+    /// (the rules that look at the document alone hold for every later request).
+    pub fn validated(&self) -> bool {
+        self.validated.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_validated(&self) {
+        self.validated.store(true, Ordering::Relaxed);
+    }
 }
 
 impl DocumentCache {
@@ -27,20 +50,20 @@ impl DocumentCache {
         &self,
         query: &str,
         parse: impl FnOnce(&str) -> ServerResult<ExecutableDocument>,
-    ) -> ServerResult<ExecutableDocument> {
+    ) -> ServerResult<Arc<Document>> {
         if let Some(document) = self.lookup(query) {
             return Ok(document);
         }
-        let document = parse(query)?;
+        let document = Document::new(parse(query)?);
         self.store(query, &document);
         Ok(document)
     }
 
-    fn lookup(&self, query: &str) -> Option<ExecutableDocument> {
+    fn lookup(&self, query: &str) -> Option<Arc<Document>> {
         self.documents.lock().ok().and_then(|d| d.get(query).cloned())
     }
 
-    fn store(&self, query: &str, document: &ExecutableDocument) {
+    fn store(&self, query: &str, document: &Arc<Document>) {
         // An empty text is a persisted query's, parsed already: nothing to cache by it.
         if query.is_empty() || query.len() > MAX_QUERY_BYTES {
             return;
@@ -49,7 +72,7 @@ impl DocumentCache {
             if documents.len() >= CAPACITY {
                 documents.clear();
             }
-            documents.insert(query.to_owned(), document.clone());
+            documents.insert(query.to_owned(), Arc::clone(document));
         }
     }
 }
@@ -71,10 +94,10 @@ impl Extension for DocumentCache {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         if let Some(document) = self.lookup(query) {
-            return Ok(document);
+            return Ok(document.parsed.clone());
         }
-        let document = next.run(ctx, query, variables).await?;
-        self.store(query, &document);
-        Ok(document)
+        let parsed = next.run(ctx, query, variables).await?;
+        self.store(query, &Document::new(parsed.clone()));
+        Ok(parsed)
     }
 }

@@ -188,7 +188,10 @@ fn corpus() -> Vec<Case> {
             json!({ "n": "ten" }),
             INVALID,
         ),
-        with_vars("missing required variable", "query($id: ID!) { backtestRun(id: $id) { id } }", json!({}), BAD_INPUT),
+        // A request error, as the GraphQL spec's CoerceVariableValues has it (async-graphql
+        // alone raised it while resolving).
+        with_vars("missing required variable", "query($id: ID!) { backtestRun(id: $id) { id } }", json!({}), INVALID),
+        with_vars("string for an input object", LIST, json!({ "f": "SUCCESS" }), INVALID),
         with_vars(
             "null for a required variable",
             "query($id: ID!) { backtestRun(id: $id) { id } }",

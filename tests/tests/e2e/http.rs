@@ -65,6 +65,48 @@ async fn request_errors_are_400_without_data_for_the_new_media_type_and_200_for_
     assert_eq!((status, error_codes(&response)), (406, vec!["NOT_ACCEPTABLE".to_owned()]));
 }
 
+/// Variable values are checked against their declared types on every request, before
+/// anything runs: a request error naming the variable, whether or not the document has
+/// been seen (and validated) before.
+#[tokio::test]
+async fn variables_are_validated_on_every_request_of_a_document() {
+    let app = TestApp::spawn().await;
+    let id = record(&app, json!({ "strategyName": "Validated" })).await;
+    let query =
+        "query($filter: BacktestRunFilter, $n: Int) { backtestRuns(first: $n, filter: $filter) { nodes { id } } }";
+    let good = json!({ "filter": { "status": "SUCCESS", "strategyName": "Validated" }, "n": 5 });
+    let bad = [
+        json!({ "filter": { "status": "DONE" } }),
+        json!({ "filter": { "strategy": "Validated" } }),
+        json!({ "filter": "Validated" }),
+        json!({ "n": "five" }),
+        json!({ "filter": { "metrics": [{ "metric": "SHARPE_RATIO", "gte": "high" }] } }),
+        json!({ "filter": { "metrics": [{ "gte": 1.0 }] } }),
+    ];
+    let required = "query($id: ID!) { backtestRun(id: $id) { id } }";
+    let (status, _, response) = post(&app, Some(GRAPHQL_RESPONSE), json!({ "query": required })).await;
+    assert_eq!((status, error_codes(&response)), (400, vec!["GRAPHQL_VALIDATION_FAILED".to_owned()]), "{response}");
+    assert_eq!(response["errors"][0]["message"], r#"Variable "$id" of required type "ID!" was not provided."#);
+    for round in 0..3 {
+        let (status, _, response) = post(&app, None, json!({ "query": query, "variables": good })).await;
+        assert_eq!((status, &response["data"]["backtestRuns"]["nodes"]), (200, &json!([{ "id": id }])), "{response}");
+        for variables in &bad {
+            // The same text (validated by now) and a text never seen before give one answer.
+            let fresh = format!("{query} # {round} {variables}");
+            let (_, _, first_time) =
+                post(&app, Some(GRAPHQL_RESPONSE), json!({ "query": fresh, "variables": variables })).await;
+            let (status, _, response) =
+                post(&app, Some(GRAPHQL_RESPONSE), json!({ "query": query, "variables": variables })).await;
+            assert_eq!(status, 400, "{variables}: {response}");
+            assert_eq!(error_codes(&response), ["GRAPHQL_VALIDATION_FAILED"], "{variables}: {response}");
+            assert_eq!(response["errors"][0]["message"], first_time["errors"][0]["message"], "{variables}");
+            let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+            let name = variables.as_object().and_then(|o| o.keys().next()).expect("one variable");
+            assert!(message.starts_with(&format!("Variable \"${name}\" got an invalid value")), "{message}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations() {
     let app = TestApp::spawn().await;
