@@ -61,11 +61,15 @@ pub fn build_schema(state: AppState, limits: limits::Limits, traced: bool) -> Ap
 }
 
 /// What executes HTTP requests: the schema without extensions (but the root-field spans
-/// when traces are exported), its request steps taken by `pipeline`.
+/// when traces are exported), its request steps taken by `pipeline`; built twice, with
+/// strict and with fast validation (see `pipeline`). Its responses are written by
+/// `http::json`, hence `JsonText`.
 pub fn http_executor(state: AppState, limits: limits::Limits, traced: bool) -> pipeline::Executor {
-    let fast =
-        limited(&limits, traced).validation_mode(async_graphql::ValidationMode::Fast).data(state.clone()).finish();
-    pipeline::Executor::new(limited(&limits, traced).data(state).finish(), fast, limits)
+    let schema =
+        |mode| limited(&limits, traced).validation_mode(mode).data(state.clone()).data(scalars::JsonText).finish();
+    let strict = schema(async_graphql::ValidationMode::Strict);
+    let fast = schema(async_graphql::ValidationMode::Fast);
+    pipeline::Executor::new(strict, fast, limits)
 }
 
 /// What both schemas share: async-graphql's own limits, and the root-field spans when

@@ -2,6 +2,7 @@
 
 pub(crate) mod endpoint;
 mod graphiql;
+mod json;
 mod large;
 mod request_id;
 

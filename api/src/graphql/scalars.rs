@@ -8,6 +8,7 @@ use async_graphql::{
     ContextSelectionSet, ID, InputValueError, InputValueResult, Json, Name, OutputType, Positioned, Scalar, ScalarType,
     ServerResult, Value,
 };
+use axum::body::Bytes;
 use chrono::{Datelike as _, NaiveDate};
 use uuid::Uuid;
 
@@ -40,10 +41,21 @@ impl ScalarType for Date {
     }
 }
 
-/// A JSON value shown as the `JSON` scalar (the same scalar as `Json<serde_json::Value>`),
-/// converted from the value in place: `Json` needs an owned value, so a config would be
-/// cloned and then serialized into async-graphql's value, two copies of a 1–5 KB tree.
+/// A JSON value shown as the `JSON` scalar (the same scalar as `Json<serde_json::Value>`).
+///
+/// Where the response is written by `http::json` (HTTP requests: the schema's data holds
+/// [`JsonText`]), objects and arrays are serialized to JSON text here, straight from the
+/// tree they were read into, and travel to it as `Value::Binary`, which it writes as they
+/// are. async-graphql's own path (`Json` needs an owned value) cloned the tree, turned the
+/// copy into async-graphql's value tree (a map entry and an `Arc<str>` name per key) and
+/// serialized that: a tenth of a run by id's instructions for its one config. Elsewhere
+/// (the WebSocket endpoint) the value is converted in place, as async-graphql would.
 pub struct JsonRef<'a>(pub Cow<'a, serde_json::Value>);
+
+/// Schema data: the response is written by `http::json`, which takes `Value::Binary` as
+/// JSON text (nothing else in the schema produces binary values).
+#[derive(Clone, Copy, Debug)]
+pub struct JsonText;
 
 impl OutputType for JsonRef<'_> {
     fn type_name() -> Cow<'static, str> {
@@ -54,8 +66,14 @@ impl OutputType for JsonRef<'_> {
         <Json<serde_json::Value> as OutputType>::create_type_info(registry)
     }
 
-    async fn resolve(&self, _: &ContextSelectionSet<'_>, _: &Positioned<Field>) -> ServerResult<Value> {
-        Ok(to_graphql(&self.0))
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _: &Positioned<Field>) -> ServerResult<Value> {
+        let value = self.0.as_ref();
+        if (value.is_object() || value.is_array()) && ctx.data_opt::<JsonText>().is_some() {
+            // A `serde_json::Value` always serializes.
+            let text = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+            return Ok(Value::Binary(Bytes::from(text)));
+        }
+        Ok(to_graphql(value))
     }
 }
 
@@ -116,5 +134,36 @@ mod tests {
             assert_eq!(date.to_value(), Value::String(text.into()));
             assert_eq!(date.to_value(), Value::String(date.0.format("%Y-%m-%d").to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod json_text_tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+
+    struct Q;
+
+    #[Object]
+    impl Q {
+        async fn config(&self) -> JsonRef<'static> {
+            JsonRef(Cow::Owned(serde_json::json!({ "fast_period": 10 })))
+        }
+    }
+
+    #[tokio::test]
+    async fn objects_are_json_text_where_the_schema_says_so() {
+        let plain = Schema::new(Q, EmptyMutation, EmptySubscription);
+        let text = Schema::build(Q, EmptyMutation, EmptySubscription).data(JsonText).finish();
+        let config = |r: async_graphql::Response| match r.data {
+            Value::Object(mut o) => o.shift_remove("config").expect("config"),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(config(plain.execute("{ config }").await), to_graphql(&serde_json::json!({ "fast_period": 10 })));
+        assert_eq!(
+            config(text.execute("{ config }").await),
+            Value::Binary(Bytes::from_static(b"{\"fast_period\":10}"))
+        );
     }
 }

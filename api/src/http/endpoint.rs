@@ -332,7 +332,7 @@ pub fn encode(mut response: async_graphql::Response, media: MediaType) -> Respon
     let body = if request_error {
         serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
     } else {
-        serde_json::to_vec(&response)
+        super::json::response(&response)
     };
     let body = match body {
         Ok(body) => body,
