@@ -147,8 +147,8 @@ impl<'a> Builder<'a> {
                         &format!("query Run($id: ID!) {{ backtestRun(id: $id) {{ {FIELDS} config }} }}"),
                         json!({ "id": id }),
                     ),
-                    // The query shows the config, so the server reads it too.
-                    floor: vec![runs::with_metrics_sql(&[id], runs::Configs::Return)],
+                    // The query shows the config, so the server reads it too (as text).
+                    floor: vec![runs::with_metrics_sql(&[id], runs::Configs::Text)],
                 }
             }
             "newest 20 + metrics" => self.list(list(Filter::default(), Value::Null)).await,

@@ -141,7 +141,11 @@ impl CompareQuery {
         } else {
             config_differences(&runs.iter().map(|r| &r.config_snapshot).collect::<Vec<_>>())
         };
-        Ok(BacktestRunComparison { runs: runs.into_iter().map(BacktestRun).collect(), missing_ids, config_differences })
+        Ok(BacktestRunComparison {
+            runs: runs.into_iter().map(BacktestRun::from).collect(),
+            missing_ids,
+            config_differences,
+        })
     }
 
     /// Offset pagination for page-number interfaces; page is 1-based; pageSize 1 to 100;
@@ -186,7 +190,7 @@ impl CompareQuery {
         super::loaders::prefetch(ctx, &[ctx.look_ahead().field("items")], &items.iter().collect::<Vec<_>>()).await?;
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         Ok(BacktestRunPage {
-            items: items.into_iter().map(BacktestRun).collect(),
+            items: items.into_iter().map(BacktestRun::from).collect(),
             page,
             page_size,
             total_count,

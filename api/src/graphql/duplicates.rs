@@ -51,7 +51,7 @@ impl DuplicateQuery {
             .map(|set| DuplicateRunSet {
                 config_hash: set.config_hash.simple().to_string(),
                 // A run deleted between the two statements is left out.
-                runs: set.run_ids.iter().filter_map(|id| by_id.get(id).cloned().map(BacktestRun)).collect(),
+                runs: set.run_ids.iter().filter_map(|id| by_id.get(id).cloned().map(BacktestRun::from)).collect(),
                 sharpe_spread: set.sharpe_spread.and_then(|d| d.to_f64()),
             })
             .collect())

@@ -20,6 +20,6 @@ impl FederationQuery {
     async fn find_backtest_run_by_id(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BacktestRun>> {
         let Ok(id) = parse_run_id("id", &id) else { return Ok(None) };
         let run = ctx.data::<Loaders>()?.runs.load_one(id).await?;
-        Ok(run.flatten().map(BacktestRun))
+        Ok(run.flatten().map(BacktestRun::from))
     }
 }

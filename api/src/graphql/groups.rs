@@ -109,7 +109,7 @@ impl RunGroup {
     /// The group's values: an object with one entry per grouping key and config path
     /// (named by the path joined with dots), plus `config` when configExcept is used.
     async fn key(&self) -> JsonRef<'_> {
-        JsonRef(Cow::Borrowed(&self.group.key))
+        JsonRef::Tree(Cow::Borrowed(&self.group.key))
     }
     async fn run_count(&self) -> i32 {
         i32::try_from(self.group.run_count).unwrap_or(i32::MAX)
@@ -138,7 +138,7 @@ impl RunGroup {
         };
         let Some(id) = id else { return Ok(None) };
         // Not among the runs read: it was deleted since the groups were computed.
-        Ok(self.runs.get(id).cloned().map(BacktestRun))
+        Ok(self.runs.get(id).cloned().map(BacktestRun::from))
     }
 }
 

@@ -49,7 +49,7 @@ impl Subscription {
             async move {
                 loop {
                     if let Some(run) = feed.ready.pop_front() {
-                        return Some((Ok(BacktestRun(run)), feed));
+                        return Some((Ok(BacktestRun::from(run)), feed));
                     }
                     if feed.done {
                         return None;

@@ -27,6 +27,8 @@ use crate::monitoring;
 use crate::store;
 use crate::store::runs::Configs;
 
+use super::runs::BacktestRun;
+
 /// Cheap to clone (the loaders are shared): a subscription keeps a handle to clear them.
 #[derive(Clone)]
 pub struct Loaders {
@@ -70,31 +72,30 @@ impl Loaders {
     }
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
-    /// statement; without their configs when `configs` says so) and returns the runs found.
-    /// Their metrics are cached (the `metrics` resolvers read them there); the runs are
-    /// not: a resolver that asked for them returns them itself, and only `prefetch` needs
-    /// them in the cache (copying a run into it copies its config: 8% of a run by id's
-    /// instructions).
+    /// statement; without their configs, or with them as text, as `configs` says) and
+    /// returns the runs found, each with its config text when read as text. Their metrics
+    /// are cached (the `metrics` resolvers read them there); the runs are not: a resolver
+    /// that asked for them returns them itself, and only `prefetch` needs them in the
+    /// cache (copying a run into it copies its config: 8% of a run by id's instructions).
     async fn fetch_runs(
         &self,
         ids: &[Uuid],
         metrics: bool,
         configs: Configs,
-    ) -> async_graphql::Result<Vec<backtest_run::Model>> {
+    ) -> async_graphql::Result<Vec<(backtest_run::Model, Option<String>)>> {
         monitoring::record_batch("runs_prefetch", ids.len());
-        let found = if metrics {
-            let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
-            let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
-            let mut found = Vec::with_capacity(rows.len());
-            for (run, m) in rows {
-                by_run.insert(run.id, m);
-                found.push(run);
-            }
-            self.metrics.feed_many(by_run).await;
-            found
-        } else {
-            store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?
-        };
+        if !metrics {
+            let found = store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?;
+            return Ok(found.into_iter().map(|f| (f.run, f.config_text)).collect());
+        }
+        let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
+        let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
+        let mut found = Vec::with_capacity(rows.len());
+        for f in rows {
+            by_run.insert(f.run.id, f.metrics);
+            found.push((f.run, f.config_text));
+        }
+        self.metrics.feed_many(by_run).await;
         Ok(found)
     }
 }
@@ -144,9 +145,28 @@ pub async fn load_runs(
 ) -> async_graphql::Result<Vec<backtest_run::Model>> {
     let loaders = ctx.data::<Loaders>()?;
     let configs = if selected(selections, &["config"]) { Configs::Return } else { configs };
-    let runs = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
+    let runs: Vec<_> = loaders
+        .fetch_runs(ids, selected(selections, &["metrics"]), configs)
+        .await?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
     prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
     Ok(runs)
+}
+
+/// [`load_runs`] for runs that are only shown: their configs, when selected, are read as
+/// text and shown as they are ([`Configs::Text`]).
+pub async fn load_shown_runs(
+    ctx: &Context<'_>,
+    selections: &[Lookahead<'_>],
+    ids: &[Uuid],
+) -> async_graphql::Result<Vec<BacktestRun>> {
+    let loaders = ctx.data::<Loaders>()?;
+    let configs = if selected(selections, &["config"]) { Configs::Text } else { Configs::Omit };
+    let found = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
+    prefetch_originals(loaders, selections, &found.iter().map(|(r, _)| r).collect::<Vec<_>>()).await?;
+    Ok(found.into_iter().map(|(run, text)| BacktestRun::with_config_text(run, text)).collect())
 }
 
 /// Runs by id. Every requested key gets an entry — `None` for no such run — so that
@@ -160,7 +180,7 @@ impl Loader<Uuid> for RunLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         monitoring::record_batch("runs", keys.len());
         let rows = store::runs::by_ids(&self.0, keys, Configs::Return).await.map_err(ApiError::from)?;
-        Ok(with_absences(keys, rows.into_iter().map(|r| (r.id, r))))
+        Ok(with_absences(keys, rows.into_iter().map(|f| (f.run.id, f.run))))
     }
 }
 
@@ -255,7 +275,7 @@ async fn prefetch_originals(
     if !wanted.is_empty() {
         // Whole runs, and the absences too: nothing missing is asked for twice.
         let found = loaders.fetch_runs(&wanted, with_metrics, Configs::Return).await?;
-        loaders.runs.feed_many(with_absences(&wanted, found.into_iter().map(|r| (r.id, r)))).await;
+        loaders.runs.feed_many(with_absences(&wanted, found.into_iter().map(|(r, _)| (r.id, r)))).await;
     }
     // Originals in hand whose metrics `prefetch` does not fetch with the page's.
     let in_hand_originals: Vec<Uuid> =

@@ -241,7 +241,7 @@ async fn page(
     let metrics = columns.metrics.then(|| rows.iter_mut().map(|r| (r.run.id, r.metrics.take())).collect());
     let edges: Vec<BacktestRunEdge> = rows
         .into_iter()
-        .map(|r| BacktestRunEdge { cursor: encode_cursor(order, &r.position), node: BacktestRun(r.run) })
+        .map(|r| BacktestRunEdge { cursor: encode_cursor(order, &r.position), node: BacktestRun::from(r.run) })
         .collect();
     let page_info = PageInfo {
         has_previous_page: backward && more,

@@ -59,6 +59,6 @@ impl ParetoQuery {
         let mut by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
             runs.into_iter().map(|r| (r.id, r)).collect();
         // In the front's order; a run deleted meanwhile is left out.
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(BacktestRun).collect())
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(BacktestRun::from).collect())
     }
 }

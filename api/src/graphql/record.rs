@@ -320,7 +320,7 @@ fn configs_shown(ctx: &Context<'_>, path: &[&str]) -> Configs {
 async fn respond(ctx: &Context<'_>, stored: Vec<Recorded>) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
     loaders.metrics.feed_many(stored.iter().map(|(run, metrics)| (run.id, metrics.clone()))).await;
-    Ok(stored.into_iter().map(|(run, _)| BacktestRun(run)).collect())
+    Ok(stored.into_iter().map(|(run, _)| BacktestRun::from(run)).collect())
 }
 
 #[derive(Default)]

@@ -14,7 +14,7 @@ use super::pagination::{self, BacktestRunConnection, ConnectionArgs};
 use super::scalars::{Date, JsonRef, parse_run_id, run_id};
 use crate::error::ApiError;
 use crate::store::query::{Direction, Filter, Order, OrderField};
-use crate::store::runs::Configs;
+use axum::body::Bytes;
 
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RunStatus {
@@ -51,7 +51,20 @@ pub enum Node {
 
 /// One backtest execution.
 #[derive(Clone)]
-pub struct BacktestRun(pub backtest_run::Model);
+pub struct BacktestRun(pub backtest_run::Model, Option<Bytes>);
+
+impl From<backtest_run::Model> for BacktestRun {
+    fn from(run: backtest_run::Model) -> Self {
+        BacktestRun(run, None)
+    }
+}
+
+impl BacktestRun {
+    /// A run whose config was read as JSON text (`Configs::Text`), shown as it is.
+    pub fn with_config_text(run: backtest_run::Model, text: Option<String>) -> Self {
+        BacktestRun(run, text.map(Bytes::from))
+    }
+}
 
 #[Object]
 impl BacktestRun {
@@ -94,8 +107,11 @@ impl BacktestRun {
     }
     /// The complete strategy configuration (config_snapshot).
     async fn config(&self, ctx: &Context<'_>) -> async_graphql::Result<JsonRef<'_>> {
+        if let Some(text) = &self.1 {
+            return Ok(JsonRef::Text(text.clone()));
+        }
         if !self.0.config_snapshot.is_null() {
-            return Ok(JsonRef(Cow::Borrowed(&self.0.config_snapshot)));
+            return Ok(JsonRef::Tree(Cow::Borrowed(&self.0.config_snapshot)));
         }
         // Read without its config (a page whose selection did not show it, reached here
         // through a fragment the look-ahead missed): fetch the whole run.
@@ -105,7 +121,7 @@ impl BacktestRun {
             field: None,
             index: None,
         })?;
-        Ok(JsonRef(Cow::Owned(run.config_snapshot)))
+        Ok(JsonRef::Tree(Cow::Owned(run.config_snapshot)))
     }
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
@@ -113,7 +129,7 @@ impl BacktestRun {
     /// The run this one re-ran, if any (null too when that run was deleted).
     async fn original_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<BacktestRun>> {
         let Some(original) = self.0.original_run_id else { return Ok(None) };
-        Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.flatten().map(BacktestRun))
+        Ok(ctx.data::<Loaders>()?.runs.load_one(original).await?.flatten().map(BacktestRun::from))
     }
     /// Re-runs of this run, newest first.
     #[graphql(complexity = "page_cost(first.or(last)) * child_complexity")]
@@ -138,13 +154,13 @@ impl BacktestRun {
     async fn equivalent_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
         let runs = ctx.data::<Loaders>()?.equivalents.load_one(self.0.config_hash).await?.unwrap_or_default();
         let max = crate::store::runs::MAX_EQUIVALENT as usize;
-        Ok(runs.into_iter().filter(|r| r.id != self.0.id).take(max).map(BacktestRun).collect())
+        Ok(runs.into_iter().filter(|r| r.id != self.0.id).take(max).map(BacktestRun::from).collect())
     }
     /// The chain of original runs, nearest first.
     async fn ancestors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BacktestRun>> {
         let db = ctx.data::<Loaders>()?.read();
         let runs = crate::store::runs::ancestors(db, self.0.id).await.map_err(ApiError::from)?;
-        Ok(runs.into_iter().map(BacktestRun).collect())
+        Ok(runs.into_iter().map(BacktestRun::from).collect())
     }
     /// Every re-run of this run, of its re-runs and so on, newest first.
     #[graphql(complexity = "page_cost(first.or(last)) * child_complexity")]
@@ -270,8 +286,7 @@ impl RunQuery {
     /// One run by id; null when no run has it.
     async fn backtest_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BacktestRun>> {
         let id = parse_run_id("id", &id)?;
-        let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &[id], Configs::Omit).await?;
-        Ok(runs.into_iter().next().map(BacktestRun))
+        Ok(super::loaders::load_shown_runs(ctx, &[ctx.look_ahead()], &[id]).await?.into_iter().next())
     }
 
     /// Relay cursor connection. Default order: CREATED_AT DESC. At most 100 per page

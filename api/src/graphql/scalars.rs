@@ -6,7 +6,7 @@ use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
 use async_graphql::{
     ContextSelectionSet, ID, InputValueError, InputValueResult, Json, Name, OutputType, Positioned, Scalar, ScalarType,
-    ServerResult, Value,
+    ServerError, ServerResult, Value,
 };
 use axum::body::Bytes;
 use chrono::{Datelike as _, NaiveDate};
@@ -41,16 +41,21 @@ impl ScalarType for Date {
     }
 }
 
-/// A JSON value shown as the `JSON` scalar (the same scalar as `Json<serde_json::Value>`).
+/// A JSON value shown as the `JSON` scalar (the same scalar as `Json<serde_json::Value>`):
+/// a tree, or JSON text as PostgreSQL wrote it (`Configs::Text`).
 ///
 /// Where the response is written by `http::json` (HTTP requests: the schema's data holds
-/// [`JsonText`]), objects and arrays are serialized to JSON text here, straight from the
-/// tree they were read into, and travel to it as `Value::Binary`, which it writes as they
-/// are. async-graphql's own path (`Json` needs an owned value) cloned the tree, turned the
-/// copy into async-graphql's value tree (a map entry and an `Arc<str>` name per key) and
-/// serialized that: a tenth of a run by id's instructions for its one config. Elsewhere
-/// (the WebSocket endpoint) the value is converted in place, as async-graphql would.
-pub struct JsonRef<'a>(pub Cow<'a, serde_json::Value>);
+/// [`JsonText`]), objects and arrays go to it as JSON text in a `Value::Binary`, which it
+/// writes as it is: text read as text is never parsed, a tree is serialized once, straight
+/// from itself. async-graphql's own path (`Json` needs an owned value) cloned the tree,
+/// turned the copy into async-graphql's value tree (a map entry and an `Arc<str>` name per
+/// key) and serialized that; with the parse of the text into the tree before it, ~40% of a
+/// run by id's instructions went to its one config. Elsewhere (the WebSocket endpoint) the
+/// value is converted in place, as async-graphql would (text is parsed first).
+pub enum JsonRef<'a> {
+    Tree(Cow<'a, serde_json::Value>),
+    Text(Bytes),
+}
 
 /// Schema data: the response is written by `http::json`, which takes `Value::Binary` as
 /// JSON text (nothing else in the schema produces binary values).
@@ -66,14 +71,20 @@ impl OutputType for JsonRef<'_> {
         <Json<serde_json::Value> as OutputType>::create_type_info(registry)
     }
 
-    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _: &Positioned<Field>) -> ServerResult<Value> {
-        let value = self.0.as_ref();
-        if (value.is_object() || value.is_array()) && ctx.data_opt::<JsonText>().is_some() {
-            // A `serde_json::Value` always serializes.
-            let text = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
-            return Ok(Value::Binary(Bytes::from(text)));
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        let as_text = ctx.data_opt::<JsonText>().is_some();
+        match self {
+            JsonRef::Text(text) if as_text => Ok(Value::Binary(text.clone())),
+            JsonRef::Text(text) => serde_json::from_slice::<serde_json::Value>(text)
+                .map(|value| to_graphql(&value))
+                .map_err(|e| ServerError::new(format!("a stored JSON value does not parse: {e}"), Some(field.pos))),
+            JsonRef::Tree(value) if as_text && (value.is_object() || value.is_array()) => {
+                // A `serde_json::Value` always serializes.
+                let text = serde_json::to_vec(value.as_ref()).unwrap_or_else(|_| b"null".to_vec());
+                Ok(Value::Binary(Bytes::from(text)))
+            }
+            JsonRef::Tree(value) => Ok(to_graphql(value)),
         }
-        Ok(to_graphql(value))
     }
 }
 
@@ -148,7 +159,11 @@ mod json_text_tests {
     #[Object]
     impl Q {
         async fn config(&self) -> JsonRef<'static> {
-            JsonRef(Cow::Owned(serde_json::json!({ "fast_period": 10 })))
+            JsonRef::Tree(Cow::Owned(serde_json::json!({ "fast_period": 10 })))
+        }
+
+        async fn text(&self) -> JsonRef<'static> {
+            JsonRef::Text(Bytes::from_static(b"{\"fast_period\": 10}"))
         }
     }
 

@@ -372,7 +372,9 @@ pub async fn insert(
     // Replays: the ids that were stored already must hold the same run.
     let replayed: Vec<Uuid> = unique.iter().map(|r| r.id).filter(|id| !stored.contains_key(id)).collect();
     if !replayed.is_empty() {
-        for (run, metrics) in super::runs::with_metrics(txn, &replayed, Configs::Return).await? {
+        for super::runs::Found { run, metrics, .. } in
+            super::runs::with_metrics(txn, &replayed, Configs::Return).await?
+        {
             let index = first_of[&run.id];
             if let Some(field) = runs[index].difference(&NewRun::from_stored(&run, metrics.as_ref())) {
                 rejected.push(Rejection::Conflict { index, field });

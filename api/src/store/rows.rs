@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 /// How many columns `RUN_COLUMNS` (and `RUN_COLUMNS_R`) has.
 pub const RUN_WIDTH: usize = 16;
+/// How many columns `METRICS_COLUMNS` has.
+pub const METRICS_WIDTH: usize = 15;
 
 /// The PostgreSQL row under SeaORM's wrapper (every connection of ours is PostgreSQL).
 pub fn pg_row(row: &QueryResult) -> Result<&PgRow, DbErr> {
@@ -182,7 +184,7 @@ mod tests {
     fn the_column_lists_have_the_widths_read_here() {
         assert_eq!(RUN_COLUMNS.split(", ").count(), RUN_WIDTH);
         assert_eq!(RUN_COLUMNS_R.split(", ").count(), RUN_WIDTH);
-        assert_eq!(METRICS_COLUMNS.split(", ").count(), 15);
+        assert_eq!(METRICS_COLUMNS.split(", ").count(), METRICS_WIDTH);
         // The positions used above: status is the 5th column, metrics' id the 1st.
         assert_eq!(RUN_COLUMNS.split(", ").nth(4), Some("status"));
         assert_eq!(RUN_COLUMNS.split(", ").nth(12), Some("config_snapshot"));

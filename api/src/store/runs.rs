@@ -12,7 +12,7 @@ use super::metrics::METRICS_COLUMNS_PM;
 use super::query::{
     Filter, Order, OrderField, Position, RUN_COLUMNS_R, Scan, SortValue, Sql, count_sql, offset_page_sql,
 };
-use super::rows::{RUN_WIDTH, decimal_at, metrics_at, run_at};
+use super::rows::{METRICS_WIDTH, RUN_WIDTH, decimal_at, metrics_at, run_at};
 use super::stmt;
 use crate::monitoring::{self, Shape, sql};
 
@@ -151,19 +151,30 @@ pub async fn matching(
 /// `by_ids`'s statement (the plan tests explain it).
 pub fn by_ids_sql(ids: &[Uuid], configs: Configs) -> Sql {
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {} FROM backtest_runs WHERE ", run_columns(configs))).push_key_condition("id", ids);
+    sql.push(&format!("SELECT {}{} FROM backtest_runs r WHERE ", run_columns_r(configs), config_text_column(configs)))
+        .push_key_condition("r.id", ids);
     sql
 }
 
 /// The runs with these ids, in no particular order; unknown ids are simply absent.
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-    configs: Configs,
-) -> Result<Vec<backtest_run::Model>, DbErr> {
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[Uuid], configs: Configs) -> Result<Vec<Found>, DbErr> {
     let Sql { text, values } = by_ids_sql(ids, configs);
     let rows = sql(Shape::read("runs_by_ids"), db.query_all_raw(stmt(text, values))).await?;
-    rows.iter().map(|row| run_at(row, 0)).collect()
+    rows.iter()
+        .map(|row| {
+            let config_text = config_text_at(row, RUN_WIDTH, configs)?;
+            Ok(Found { run: run_at(row, 0)?, metrics: None, config_text })
+        })
+        .collect()
+}
+
+/// A run read by id: with its metrics when they were read with it (`None` as well for a
+/// run without), and with its config as JSON text when read as text ([`Configs::Text`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub run: backtest_run::Model,
+    pub metrics: Option<performance_metrics::Model>,
+    pub config_text: Option<String>,
 }
 
 /// Whether a statement reads the runs' configs. Without (`Omit`), `config_snapshot` is
@@ -173,6 +184,11 @@ pub async fn by_ids(
 pub enum Configs {
     Return,
     Omit,
+    /// The config as PostgreSQL writes jsonb as text, in a last column of its own, to be
+    /// shown as it is (`graphql::scalars::JsonRef::Text`); the model's config is null, as
+    /// with `Omit`. Parsing a 1–5 KB config into a tree and writing the tree out again
+    /// were ~40% of a run by id's instructions.
+    Text,
 }
 
 /// The run columns, with or without the config (built once: lookups and pages ask for
@@ -181,7 +197,23 @@ pub fn run_columns(configs: Configs) -> &'static str {
     static OMIT: LazyLock<String> = LazyLock::new(|| RUN_COLUMNS.replace("config_snapshot", NO_CONFIG));
     match configs {
         Configs::Return => RUN_COLUMNS,
-        Configs::Omit => &OMIT,
+        Configs::Omit | Configs::Text => &OMIT,
+    }
+}
+
+/// What follows the columns a statement reads for `configs` (alias `r`).
+fn config_text_column(configs: Configs) -> &'static str {
+    match configs {
+        Configs::Text => ", r.config_snapshot::text",
+        Configs::Return | Configs::Omit => "",
+    }
+}
+
+/// The config text of a statement that reads `configs`, at column `at`.
+fn config_text_at(row: &sea_orm::QueryResult, at: usize, configs: Configs) -> Result<Option<String>, DbErr> {
+    match configs {
+        Configs::Text => Ok(Some(super::rows::get(super::rows::pg_row(row)?, at)?)),
+        Configs::Return | Configs::Omit => Ok(None),
     }
 }
 
@@ -190,7 +222,7 @@ pub fn run_columns_r(configs: Configs) -> &'static str {
     static OMIT: LazyLock<String> = LazyLock::new(|| RUN_COLUMNS_R.replace("r.config_snapshot", NO_CONFIG));
     match configs {
         Configs::Return => RUN_COLUMNS_R,
-        Configs::Omit => &OMIT,
+        Configs::Omit | Configs::Text => &OMIT,
     }
 }
 
@@ -199,9 +231,10 @@ pub fn run_columns_r(configs: Configs) -> &'static str {
 pub fn with_metrics_sql(ids: &[Uuid], configs: Configs) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT {}, {} FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE ",
+        "SELECT {}, {}{} FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id WHERE ",
         run_columns_r(configs),
-        *METRICS_COLUMNS_PM
+        *METRICS_COLUMNS_PM,
+        config_text_column(configs)
     ))
     .push_key_condition("r.id", ids);
     sql
@@ -212,14 +245,18 @@ pub fn with_metrics_sql(ids: &[Uuid], configs: Configs) -> Sql {
 ///
 /// A run by id is the most frequent request, and most do not show the config: reading one
 /// (`Configs::Return`) means detoasting 1–5 KB in PostgreSQL and parsing it here.
-pub async fn with_metrics(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-    configs: Configs,
-) -> Result<Vec<(backtest_run::Model, Option<performance_metrics::Model>)>, DbErr> {
+pub async fn with_metrics(db: &impl ConnectionTrait, ids: &[Uuid], configs: Configs) -> Result<Vec<Found>, DbErr> {
     let Sql { text, values } = with_metrics_sql(ids, configs);
     let rows = sql(Shape::read("runs_with_metrics"), db.query_all_raw(stmt(text, values))).await?;
-    rows.iter().map(|row| Ok((run_at(row, 0)?, metrics_at(row, RUN_WIDTH)?))).collect()
+    rows.iter()
+        .map(|row| {
+            Ok(Found {
+                run: run_at(row, 0)?,
+                metrics: metrics_at(row, RUN_WIDTH)?,
+                config_text: config_text_at(row, RUN_WIDTH + METRICS_WIDTH, configs)?,
+            })
+        })
+        .collect()
 }
 
 /// One page of a listing: up to `scan.limit` runs in the scan's reading order, each with
