@@ -1,6 +1,7 @@
 //! The GraphQL schema: assembled here from one module per domain.
 
 pub mod compare;
+pub mod direct;
 pub mod documents;
 pub mod duplicates;
 pub mod federation;

@@ -2,7 +2,7 @@
 
 pub(crate) mod endpoint;
 mod graphiql;
-mod json;
+pub(crate) mod json;
 mod large;
 mod request_id;
 

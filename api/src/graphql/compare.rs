@@ -134,18 +134,18 @@ impl CompareQuery {
         let configs =
             if ctx.look_ahead().field("configDifferences").exists() { Configs::Return } else { Configs::Omit };
         let mut runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &wanted, configs).await?;
-        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        let missing_ids = wanted.iter().filter(|id| !runs.iter().any(|r| r.id == **id)).map(|id| run_id(*id)).collect();
+        runs.sort_by(|a, b| {
+            let (a, b) = (a.model(), b.model());
+            b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))
+        });
+        let missing_ids =
+            wanted.iter().filter(|id| !runs.iter().any(|r| r.model().id == **id)).map(|id| run_id(*id)).collect();
         let config_differences = if runs.len() < 2 {
             Vec::new()
         } else {
-            config_differences(&runs.iter().map(|r| &r.config_snapshot).collect::<Vec<_>>())
+            config_differences(&runs.iter().map(|r| &r.model().config_snapshot).collect::<Vec<_>>())
         };
-        Ok(BacktestRunComparison {
-            runs: runs.into_iter().map(BacktestRun::from).collect(),
-            missing_ids,
-            config_differences,
-        })
+        Ok(BacktestRunComparison { runs, missing_ids, config_differences })
     }
 
     /// Offset pagination for page-number interfaces; page is 1-based; pageSize 1 to 100;
@@ -187,10 +187,10 @@ impl CompareQuery {
             store::runs::count(read, &filter),
         )
         .map_err(ApiError::from)?;
-        super::loaders::prefetch(ctx, &[ctx.look_ahead().field("items")], &items.iter().collect::<Vec<_>>()).await?;
+        let items = super::loaders::prefetch(ctx, &[ctx.look_ahead().field("items")], items).await?;
         let total_count = i32::try_from(total).unwrap_or(i32::MAX);
         Ok(BacktestRunPage {
-            items: items.into_iter().map(BacktestRun::from).collect(),
+            items,
             page,
             page_size,
             total_count,

@@ -22,15 +22,18 @@ pub struct DocumentCache {
     documents: Arc<Mutex<HashMap<String, Arc<Document>>>>,
 }
 
-/// A parsed document, and whether it has passed strict validation.
+/// A parsed document, whether it has passed strict validation, and whether its responses
+/// may hold objects written as JSON text (`direct`).
 pub struct Document {
     pub parsed: ExecutableDocument,
     validated: AtomicBool,
+    pub direct: bool,
 }
 
 impl Document {
     pub fn new(parsed: ExecutableDocument) -> Arc<Document> {
-        Arc::new(Document { parsed, validated: AtomicBool::new(false) })
+        let direct = super::direct::merges_no_objects(&parsed);
+        Arc::new(Document { parsed, validated: AtomicBool::new(false), direct })
     }
 
     /// Whether a request with this document has passed async-graphql's strict validation

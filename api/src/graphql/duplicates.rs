@@ -44,14 +44,14 @@ impl DuplicateQuery {
         let ids: Vec<uuid::Uuid> = sets.iter().flat_map(|s| s.run_ids.iter().copied()).collect();
         // Configs only when the selection shows them (see `runGroups`).
         let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead().field("runs")], &ids, Configs::Omit).await?;
-        let by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
-            runs.into_iter().map(|r| (r.id, r)).collect();
+        let by_id: std::collections::HashMap<uuid::Uuid, BacktestRun> =
+            runs.into_iter().map(|r| (r.model().id, r)).collect();
         Ok(sets
             .into_iter()
             .map(|set| DuplicateRunSet {
                 config_hash: set.config_hash.simple().to_string(),
                 // A run deleted between the two statements is left out.
-                runs: set.run_ids.iter().filter_map(|id| by_id.get(id).cloned().map(BacktestRun::from)).collect(),
+                runs: set.run_ids.iter().filter_map(|id| by_id.get(id).cloned()).collect(),
                 sharpe_spread: set.sharpe_spread.and_then(|d| d.to_f64()),
             })
             .collect())

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, InputObject, Object};
-use tearsheet_entity::backtest_run;
 
 use super::limits::page_cost;
 use super::loaders::Loaders;
@@ -101,7 +100,7 @@ impl MetricSummary {
 pub struct RunGroup {
     group: Group,
     /// The best runs of every group of the request, read in one statement.
-    runs: Arc<HashMap<uuid::Uuid, backtest_run::Model>>,
+    runs: Arc<HashMap<uuid::Uuid, BacktestRun>>,
 }
 
 #[Object]
@@ -138,7 +137,7 @@ impl RunGroup {
         };
         let Some(id) = id else { return Ok(None) };
         // Not among the runs read: it was deleted since the groups were computed.
-        Ok(self.runs.get(id).cloned().map(BacktestRun::from))
+        Ok(self.runs.get(id).cloned())
     }
 }
 
@@ -242,8 +241,8 @@ impl GroupQuery {
             // instrument with the best Sharpe run's id (callgrind).
             super::loaders::load_runs(ctx, &[ctx.look_ahead().field("best")], &best, Configs::Omit).await?
         };
-        let runs: Arc<HashMap<uuid::Uuid, backtest_run::Model>> =
-            Arc::new(runs.into_iter().map(|r| (r.id, r)).collect());
+        let runs: Arc<HashMap<uuid::Uuid, BacktestRun>> =
+            Arc::new(runs.into_iter().map(|r| (r.model().id, r)).collect());
         Ok(found.into_iter().map(|group| RunGroup { group, runs: runs.clone() }).collect())
     }
 }

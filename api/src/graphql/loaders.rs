@@ -25,7 +25,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::monitoring;
 use crate::store;
-use crate::store::runs::Configs;
+use crate::store::runs::{Configs, Found};
 
 use super::runs::BacktestRun;
 
@@ -73,30 +73,22 @@ impl Loaders {
 
     /// Queries runs by id now (with their metrics when `metrics` is set, in the same
     /// statement; without their configs, or with them as text, as `configs` says) and
-    /// returns the runs found, each with its config text when read as text. Their metrics
-    /// are cached (the `metrics` resolvers read them there); the runs are not: a resolver
-    /// that asked for them returns them itself, and only `prefetch` needs them in the
-    /// cache (copying a run into it copies its config: 8% of a run by id's instructions).
-    async fn fetch_runs(
-        &self,
-        ids: &[Uuid],
-        metrics: bool,
-        configs: Configs,
-    ) -> async_graphql::Result<Vec<(backtest_run::Model, Option<String>)>> {
+    /// returns the runs found. Nothing is cached: a resolver that asked for the runs
+    /// returns them itself, and only `prefetch` needs them in the cache (copying a run into
+    /// it copies its config: 8% of a run by id's instructions).
+    async fn fetch_runs(&self, ids: &[Uuid], metrics: bool, configs: Configs) -> async_graphql::Result<Vec<Found>> {
         monitoring::record_batch("runs_prefetch", ids.len());
-        if !metrics {
-            let found = store::runs::by_ids(&self.read, ids, configs).await.map_err(ApiError::from)?;
-            return Ok(found.into_iter().map(|f| (f.run, f.config_text)).collect());
-        }
-        let rows = store::runs::with_metrics(&self.read, ids, configs).await.map_err(ApiError::from)?;
-        let mut by_run: HashMap<Uuid, Option<performance_metrics::Model>> = HashMap::with_capacity(rows.len());
-        let mut found = Vec::with_capacity(rows.len());
-        for f in rows {
-            by_run.insert(f.run.id, f.metrics);
-            found.push((f.run, f.config_text));
-        }
-        self.metrics.feed_many(by_run).await;
-        Ok(found)
+        let found = if metrics {
+            store::runs::with_metrics(&self.read, ids, configs).await
+        } else {
+            store::runs::by_ids(&self.read, ids, configs).await
+        };
+        Ok(found.map_err(ApiError::from)?)
+    }
+
+    /// Caches the metrics read with `found` (by `fetch_runs` with metrics).
+    async fn feed_metrics(&self, found: &[Found]) {
+        self.metrics.feed_many(found.iter().map(|f| (f.run.id, f.metrics.clone()))).await;
     }
 }
 
@@ -130,43 +122,37 @@ pub fn selected(selections: &[Lookahead<'_>], path: &[&str]) -> bool {
     })
 }
 
-/// The runs with these ids (unknown ids are left out), read and cached for a resolver
-/// whose result applies `selections` to each: one statement for the runs and, when
-/// selected, their metrics; then what [`prefetch`] loads for their original runs.
+/// The runs with these ids (unknown ids are left out), read for a resolver whose result
+/// applies `selections` to each: one statement for the runs and, when selected, their
+/// metrics (which the runs hold); then what [`prefetch`] loads for their original runs.
 ///
 /// `configs`: whether the caller needs the configs whatever the selection shows
-/// (`Return`), or only where it shows them (`Omit`: read without them unless selected; a
-/// selection the look-ahead misses still gets its config from the `config` resolver).
+/// (`Return`), or only where it shows them (`Omit`: read without them, or as text when
+/// selected, shown as they are (`Configs::Text`); a selection the look-ahead misses still
+/// gets its config from the `config` resolver).
 pub async fn load_runs(
     ctx: &Context<'_>,
     selections: &[Lookahead<'_>],
     ids: &[Uuid],
     configs: Configs,
-) -> async_graphql::Result<Vec<backtest_run::Model>> {
-    let loaders = ctx.data::<Loaders>()?;
-    let configs = if selected(selections, &["config"]) { Configs::Return } else { configs };
-    let runs: Vec<_> = loaders
-        .fetch_runs(ids, selected(selections, &["metrics"]), configs)
-        .await?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect();
-    prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
-    Ok(runs)
-}
-
-/// [`load_runs`] for runs that are only shown: their configs, when selected, are read as
-/// text and shown as they are ([`Configs::Text`]).
-pub async fn load_shown_runs(
-    ctx: &Context<'_>,
-    selections: &[Lookahead<'_>],
-    ids: &[Uuid],
 ) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
-    let configs = if selected(selections, &["config"]) { Configs::Text } else { Configs::Omit };
-    let found = loaders.fetch_runs(ids, selected(selections, &["metrics"]), configs).await?;
-    prefetch_originals(loaders, selections, &found.iter().map(|(r, _)| r).collect::<Vec<_>>()).await?;
-    Ok(found.into_iter().map(|(run, text)| BacktestRun::with_config_text(run, text)).collect())
+    let configs = match configs {
+        Configs::Omit if selected(selections, &["config"]) => Configs::Text,
+        configs => configs,
+    };
+    let metrics = selected(selections, &["metrics"]);
+    let found = loaders.fetch_runs(ids, metrics, configs).await?;
+    prefetch_originals(loaders, selections, &found.iter().map(|f| &f.run).collect::<Vec<_>>()).await?;
+    let runs: Vec<BacktestRun> = found
+        .into_iter()
+        .map(|f| {
+            let run = BacktestRun::with_config_text(f.run, f.config_text);
+            if metrics { run.with_metrics(f.metrics) } else { run }
+        })
+        .collect();
+    feed_for_originals(loaders, selections, &runs).await;
+    Ok(runs)
 }
 
 /// Runs by id. Every requested key gets an entry — `None` for no such run — so that
@@ -217,40 +203,63 @@ impl Loader<Uuid> for MetricsLoader {
     }
 }
 
-/// Loads, in one batch per kind, what `selections` (each a selection of `BacktestRun`
-/// fields applied to every run of `runs`) will ask the loaders for: `metrics`,
-/// `originalRun` and `originalRun { metrics }`. The page's metrics and the original runs
-/// are fetched concurrently.
+/// `runs` as the `BacktestRun`s of a resolver whose result applies `selections` (each a
+/// selection of `BacktestRun` fields) to each, with what those will need loaded in one
+/// batch per kind: their `metrics` (which the runs then hold), `originalRun` and
+/// `originalRun { metrics }`, fetched concurrently.
 pub async fn prefetch(
     ctx: &Context<'_>,
     selections: &[Lookahead<'_>],
-    runs: &[&backtest_run::Model],
-) -> async_graphql::Result<()> {
-    if runs.is_empty() {
-        return Ok(());
-    }
+    runs: Vec<backtest_run::Model>,
+) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
+    if !selected(selections, &["metrics"]) || runs.is_empty() {
+        prefetch_originals(loaders, selections, &runs.iter().collect::<Vec<_>>()).await?;
+        return Ok(runs.into_iter().map(BacktestRun::from).collect());
+    }
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
     let metrics = async {
-        if selected(selections, &["metrics"]) {
-            loaders.fetch_metrics(runs.iter().map(|r| r.id).collect()).await?;
-        }
-        Ok::<_, async_graphql::Error>(())
+        monitoring::record_batch("metrics_prefetch", ids.len());
+        store::metrics::by_run_ids(&loaders.read, &ids).await.map_err(|e| async_graphql::Error::from(ApiError::from(e)))
     };
-    tokio::try_join!(metrics, prefetch_originals(loaders, selections, runs))?;
-    Ok(())
+    let refs: Vec<&backtest_run::Model> = runs.iter().collect();
+    let (metrics, ()) = tokio::try_join!(metrics, prefetch_originals(loaders, selections, &refs))?;
+    let mut metrics: HashMap<Uuid, performance_metrics::Model> =
+        metrics.into_iter().map(|m| (m.backtest_run_id, m)).collect();
+    let runs: Vec<BacktestRun> = runs
+        .into_iter()
+        .map(|run| {
+            let metrics = metrics.remove(&run.id);
+            BacktestRun::from(run).with_metrics(metrics)
+        })
+        .collect();
+    feed_for_originals(loaders, selections, &runs).await;
+    Ok(runs)
 }
 
-/// [`prefetch`] for runs whose metrics were read with them (`metrics`: each run's, `None`
-/// for a run without): caches those, then loads the original runs.
+/// [`prefetch`] for runs that hold their metrics when selected (read with them).
 pub async fn prefetch_with_metrics(
     ctx: &Context<'_>,
     selections: &[Lookahead<'_>],
-    runs: &[&backtest_run::Model],
-    metrics: Vec<(Uuid, Option<performance_metrics::Model>)>,
+    runs: &[&BacktestRun],
 ) -> async_graphql::Result<()> {
     let loaders = ctx.data::<Loaders>()?;
-    loaders.metrics.feed_many(metrics).await;
-    prefetch_originals(loaders, selections, runs).await
+    feed_for_originals(loaders, selections, runs).await;
+    prefetch_originals(loaders, selections, &runs.iter().map(|r| r.model()).collect::<Vec<_>>()).await
+}
+
+/// Caches the metrics that `runs` hold when `originalRun { metrics }` is selected: an
+/// original run among them is resolved from the runs loader, and asks the metrics loader
+/// for its metrics ([`prefetch_originals`] fetches those of the other originals).
+async fn feed_for_originals<R: std::borrow::Borrow<BacktestRun>>(
+    loaders: &Loaders,
+    selections: &[Lookahead<'_>],
+    runs: &[R],
+) {
+    if selected(selections, &["originalRun", "metrics"]) {
+        let metrics = runs.iter().filter_map(|r| Some((r.borrow().model().id, r.borrow().metrics()?.cloned())));
+        loaders.metrics.feed_many(metrics).await;
+    }
 }
 
 /// The `originalRun` (and `originalRun { metrics }`) part of [`prefetch`]: one statement.
@@ -275,7 +284,10 @@ async fn prefetch_originals(
     if !wanted.is_empty() {
         // Whole runs, and the absences too: nothing missing is asked for twice.
         let found = loaders.fetch_runs(&wanted, with_metrics, Configs::Return).await?;
-        loaders.runs.feed_many(with_absences(&wanted, found.into_iter().map(|(r, _)| (r.id, r)))).await;
+        if with_metrics {
+            loaders.feed_metrics(&found).await;
+        }
+        loaders.runs.feed_many(with_absences(&wanted, found.into_iter().map(|f| (f.run.id, f.run)))).await;
     }
     // Originals in hand whose metrics `prefetch` does not fetch with the page's.
     let in_hand_originals: Vec<Uuid> =

@@ -1,10 +1,12 @@
 //! `PerformanceMetrics`, and its input.
 
-use async_graphql::{Enum, InputObject, Object};
+use async_graphql::parser::types::Field;
+use async_graphql::{ContextSelectionSet, Enum, InputObject, Object};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive as _;
 use tearsheet_entity::performance_metrics;
 
+use super::direct::{self, Direct};
 use crate::error::{ApiError, Result};
 use crate::store::metrics::{Metric, MetricRange};
 use crate::store::record::NewMetrics;
@@ -113,6 +115,31 @@ impl PerformanceMetrics {
     }
     async fn avg_loss_amount(&self) -> Option<Decimal> {
         self.0.avg_loss_amount
+    }
+}
+
+impl Direct for performance_metrics::Model {
+    const TYPE_NAME: &'static str = "PerformanceMetrics";
+
+    fn write_field(&self, _: &ContextSelectionSet<'_>, field: &Field, out: &mut Vec<u8>) -> bool {
+        let m = self;
+        match field.name.node.as_str() {
+            "totalReturn" => direct::number(out, float(m.total_return)),
+            "cagr" => direct::number(out, float(m.cagr)),
+            "sharpeRatio" => direct::number(out, float(m.sharpe_ratio)),
+            "sortinoRatio" => direct::number(out, float(m.sortino_ratio)),
+            "maxDrawdown" => direct::number(out, float(m.max_drawdown)),
+            "volatility" => direct::number(out, float(m.volatility)),
+            "totalTrades" => direct::number(out, m.total_trades),
+            "winningTrades" => direct::number(out, m.winning_trades),
+            "losingTrades" => direct::number(out, m.losing_trades),
+            "winRate" => direct::number(out, float(m.win_rate)),
+            "profitFactor" => direct::number(out, float(m.profit_factor)),
+            "avgWinAmount" => direct::optional_string(out, m.avg_win_amount.map(|d| d.to_string()).as_deref()),
+            "avgLossAmount" => direct::optional_string(out, m.avg_loss_amount.map(|d| d.to_string()).as_deref()),
+            _ => return false,
+        }
+        true
     }
 }
 

@@ -7,16 +7,16 @@
 //! else. (It is not a secret MAC: a cursor only names a position among rows the client
 //! may read anyway.) Clients must treat cursors as opaque.
 
-use async_graphql::{ComplexObject, Context, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{ComplexObject, Context, ContextSelectionSet, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use tearsheet_entity::{backtest_run, performance_metrics};
-
-use super::loaders::{Loaders, prefetch, prefetch_with_metrics, selected};
+use super::direct::{self, Direct, Written};
+use super::loaders::{Loaders, prefetch_with_metrics, selected};
 use super::runs::BacktestRun;
 use crate::error::{ApiError, Result};
 use crate::store;
@@ -148,10 +148,27 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+/// An edge: written as JSON text where the request allows (`direct`).
+pub type BacktestRunEdge = Written<EdgeObject>;
+
 #[derive(SimpleObject, Clone)]
-pub struct BacktestRunEdge {
+#[graphql(name = "BacktestRunEdge")]
+pub struct EdgeObject {
     pub cursor: String,
     pub node: BacktestRun,
+}
+
+impl Direct for EdgeObject {
+    const TYPE_NAME: &'static str = "BacktestRunEdge";
+
+    fn write_field(&self, ctx: &ContextSelectionSet<'_>, field: &Field, out: &mut Vec<u8>) -> bool {
+        match field.name.node.as_str() {
+            "cursor" => direct::string(out, &self.cursor),
+            "node" => return direct::write_object(ctx, &*self.node, out),
+            _ => return false,
+        }
+        true
+    }
 }
 
 #[derive(SimpleObject)]
@@ -188,12 +205,9 @@ pub async fn connection(
     let look = ctx.look_ahead();
     let selections = [look.field("nodes"), look.field("edges").field("node")];
     let columns = Columns { config: selected(&selections, &["config"]), metrics: selected(&selections, &["metrics"]) };
-    let (conn, metrics) = page(read, filter, order, args, columns).await?;
-    let runs: Vec<&backtest_run::Model> = conn.edges.iter().map(|e| &e.node.0).collect();
-    match metrics {
-        Some(metrics) => prefetch_with_metrics(ctx, &selections, &runs, metrics).await?,
-        None => prefetch(ctx, &selections, &runs).await?,
-    }
+    let conn = page(read, filter, order, args, columns).await?;
+    // The runs hold their metrics when selected (`Scan::metrics`).
+    prefetch_with_metrics(ctx, &selections, &conn.edges.iter().map(|e| &e.node).collect::<Vec<_>>()).await?;
     Ok(conn)
 }
 
@@ -204,14 +218,14 @@ struct Columns {
     metrics: bool,
 }
 
-/// The page, and the metrics of its runs when `columns.metrics` asked for them.
+/// The page; its runs hold their metrics when `columns.metrics` asked for them.
 async fn page(
     read: &crate::db::Db,
     filter: Filter,
     order: Order,
     args: ConnectionArgs,
     columns: Columns,
-) -> Result<(BacktestRunConnection, Option<Vec<(Uuid, Option<performance_metrics::Model>)>>)> {
+) -> Result<BacktestRunConnection> {
     if args.first.is_some() && args.last.is_some() {
         return Err(ApiError::bad_input("last", "give either first (with after) or last (with before), not both"));
     }
@@ -238,10 +252,13 @@ async fn page(
     if backward {
         rows.reverse();
     }
-    let metrics = columns.metrics.then(|| rows.iter_mut().map(|r| (r.run.id, r.metrics.take())).collect());
     let edges: Vec<BacktestRunEdge> = rows
         .into_iter()
-        .map(|r| BacktestRunEdge { cursor: encode_cursor(order, &r.position), node: BacktestRun::from(r.run) })
+        .map(|r| {
+            let node = BacktestRun::from(r.run);
+            let node = if columns.metrics { node.with_metrics(r.metrics) } else { node };
+            Written(EdgeObject { cursor: encode_cursor(order, &r.position), node })
+        })
         .collect();
     let page_info = PageInfo {
         has_previous_page: backward && more,
@@ -249,7 +266,7 @@ async fn page(
         start_cursor: edges.first().map(|e| e.cursor.clone()),
         end_cursor: edges.last().map(|e| e.cursor.clone()),
     };
-    Ok((BacktestRunConnection { edges, page_info, filter: scan.filter }, metrics))
+    Ok(BacktestRunConnection { edges, page_info, filter: scan.filter })
 }
 
 #[cfg(test)]

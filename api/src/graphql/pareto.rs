@@ -56,9 +56,9 @@ impl ParetoQuery {
         })?;
         // Configs only when the selection shows them (see `runGroups`).
         let runs = super::loaders::load_runs(ctx, &[ctx.look_ahead()], &ids, Configs::Omit).await?;
-        let mut by_id: std::collections::HashMap<uuid::Uuid, tearsheet_entity::backtest_run::Model> =
-            runs.into_iter().map(|r| (r.id, r)).collect();
+        let mut by_id: std::collections::HashMap<uuid::Uuid, BacktestRun> =
+            runs.into_iter().map(|r| (r.model().id, r)).collect();
         // In the front's order; a run deleted meanwhile is left out.
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).map(BacktestRun::from).collect())
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 }

@@ -25,6 +25,7 @@ use async_graphql::{Request, Response, ServerError, ServerResult};
 use sha2::{Digest as _, Sha256};
 
 use super::AppSchema;
+use super::direct::DirectObjects;
 use super::documents::{Document, DocumentCache};
 use super::limits::Limits;
 use super::request_errors::{self, VALIDATION_FAILED};
@@ -79,6 +80,9 @@ impl Executor {
             Verdict::Unsure => false,
         };
         request.set_parsed_query(document.parsed.clone());
+        if document.direct {
+            request.data.insert(DirectObjects);
+        }
         let mut response = if fits && document.validated() {
             self.fast.execute(request).await
         } else {

@@ -316,11 +316,12 @@ fn configs_shown(ctx: &Context<'_>, path: &[&str]) -> Configs {
     if look.field("config").exists() { Configs::Return } else { Configs::Omit }
 }
 
-/// The response's runs from the rows just written: their `metrics` need no second read.
+/// The response's runs from the rows just written, holding their metrics: they need no
+/// second read (nor do those of the runs' `originalRun` among them, cached for it).
 async fn respond(ctx: &Context<'_>, stored: Vec<Recorded>) -> async_graphql::Result<Vec<BacktestRun>> {
     let loaders = ctx.data::<Loaders>()?;
     loaders.metrics.feed_many(stored.iter().map(|(run, metrics)| (run.id, metrics.clone()))).await;
-    Ok(stored.into_iter().map(|(run, _)| BacktestRun::from(run)).collect())
+    Ok(stored.into_iter().map(|(run, metrics)| BacktestRun::from(run).with_metrics(metrics)).collect())
 }
 
 #[derive(Default)]

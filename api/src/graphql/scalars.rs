@@ -30,13 +30,20 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
+        Value::String(self.text())
+    }
+}
+
+impl Date {
+    /// YYYY-MM-DD.
+    pub fn text(self) -> String {
         // chrono's `format` interprets its pattern on every call; two dates per run add up
         // on a page. Outside years 0 to 9999 chrono writes a sign: left to it.
         let d = self.0;
         if (0..=9999).contains(&d.year()) {
-            Value::String(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()))
+            format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
         } else {
-            Value::String(d.format("%Y-%m-%d").to_string())
+            d.format("%Y-%m-%d").to_string()
         }
     }
 }
