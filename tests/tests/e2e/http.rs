@@ -107,6 +107,32 @@ async fn variables_are_validated_on_every_request_of_a_document() {
     }
 }
 
+/// Selections of one key merge (`edges { node { id } } edges { node { status } }`), though
+/// objects are written as JSON text where a document merges none (`graphql::direct`).
+#[tokio::test]
+async fn selections_of_one_key_are_merged() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        let metrics = json!({ "totalReturn": 0.1 * f64::from(i), "sharpeRatio": 1.5 });
+        record(&app, json!({ "strategyName": "Merged", "metrics": metrics })).await;
+    }
+    let page = |selection: &str| {
+        format!(r#"{{ backtestRuns(first: 5, filter: {{ strategyName: "Merged" }}) {{ {selection} }} }}"#)
+    };
+    let merged = page(
+        "edges { node { id } } edges { cursor node { status metrics { sharpeRatio } } } \
+         edges { node { metrics { totalReturn } } } pageInfo { hasNextPage }",
+    );
+    let whole =
+        page("edges { node { id status metrics { sharpeRatio totalReturn } } cursor } pageInfo { hasNextPage }");
+    let (_, _, merged) = post(&app, None, json!({ "query": merged })).await;
+    let (_, _, whole) = post(&app, None, json!({ "query": whole })).await;
+    let edges = whole["data"]["backtestRuns"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 3, "{whole}");
+    assert!(edges.iter().all(|e| e["node"]["metrics"]["totalReturn"].is_number() && e["cursor"].is_string()));
+    assert_eq!(merged, whole);
+}
+
 #[tokio::test]
 async fn get_runs_queries_and_refuses_mutations() {
     let app = TestApp::spawn().await;
