@@ -1,9 +1,11 @@
 //! `compareBacktestRuns` and `backtestRunsPage`: the reads that are not connections.
 
-use async_graphql::{Context, ID, Json, Object, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{Context, ContextSelectionSet, ID, Json, Object, SimpleObject};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::direct::{self, Direct, Written};
 use super::limits::page_cost;
 use super::loaders::Loaders;
 use super::runs::{BacktestRun, BacktestRunFilter, BacktestRunOrder};
@@ -17,12 +19,36 @@ pub const MAX_COMPARED: usize = 10;
 /// `page * pageSize` beyond this is refused: deep OFFSETs read and discard every row before.
 pub const MAX_OFFSET_WINDOW: i64 = 10_000;
 
+/// A parameter that differs: written as JSON text where the request allows (`direct`; a
+/// comparison of configs with hundreds of parameters has as many differences).
+pub type ConfigDifference = Written<DifferenceObject>;
+
 #[derive(SimpleObject)]
-pub struct ConfigDifference {
+#[graphql(name = "ConfigDifference")]
+pub struct DifferenceObject {
     /// Path of the parameter inside config, e.g. ["risk_management", "stop_loss"].
     pub path: Vec<String>,
     /// One value per run, in the order of `runs`; null where the run lacks the parameter.
     pub values: Vec<Option<Json<Value>>>,
+}
+
+impl Direct for DifferenceObject {
+    const TYPE_NAME: &'static str = "ConfigDifference";
+
+    fn write_field(&self, _: &ContextSelectionSet<'_>, field: &Field, out: &mut Vec<u8>) -> bool {
+        match field.name.node.as_str() {
+            "path" => direct::list(out, &self.path, |out, key| direct::string(out, key)),
+            "values" => direct::list(out, &self.values, |out, value| match value {
+                // A `serde_json::Value` always serializes, as async-graphql's value of it would.
+                Some(value) => {
+                    let _ = serde_json::to_writer(&mut *out, &value.0);
+                }
+                None => out.extend_from_slice(b"null"),
+            }),
+            _ => return false,
+        }
+        true
+    }
 }
 
 #[derive(SimpleObject)]
@@ -75,10 +101,10 @@ fn inner(value: Option<&Value>) -> Option<&serde_json::Map<String, Value>> {
 fn differences_at<'a>(values: &[Option<&'a Value>], path: &mut Vec<&'a str>, out: &mut Vec<ConfigDifference>) {
     let is_leaf = values.iter().any(|v| v.is_some() && inner(*v).is_none());
     if is_leaf && !path.is_empty() && values.iter().any(|v| *v != values[0]) {
-        out.push(ConfigDifference {
+        out.push(Written(DifferenceObject {
             path: path.iter().map(|k| (*k).to_owned()).collect(),
             values: values.iter().map(|v| v.cloned().map(Json)).collect(),
-        });
+        }));
     }
     let mut entries: Vec<_> = values.iter().map(|v| inner(*v).map(|m| m.iter().peekable())).collect();
     if entries.iter().all(Option::is_none) {
@@ -269,7 +295,7 @@ mod tests {
             let refs: Vec<&Value> = configs.iter().collect();
             let walked: Vec<(Vec<String>, Vec<Option<Value>>)> = config_differences(&refs)
                 .into_iter()
-                .map(|d| (d.path, d.values.into_iter().map(|v| v.map(|j| j.0)).collect()))
+                .map(|Written(d)| (d.path, d.values.into_iter().map(|v| v.map(|j| j.0)).collect()))
                 .collect();
             assert_eq!(walked, oracle(&refs), "configs {configs:?}");
         }
@@ -285,5 +311,37 @@ mod tests {
         assert_eq!(paths, [p(&["extra"]), p(&["inst"]), p(&["risk", "size"]), p(&["slow"])]);
         let size = &diffs[2].values;
         assert_eq!(size.iter().map(|v| v.as_ref().map(|j| j.0.clone())).collect::<Vec<_>>(), [Some(json!(100)), None]);
+    }
+}
+
+#[cfg(test)]
+mod written {
+    use async_graphql::{EmptyMutation, EmptySubscription, Request, Schema};
+    use serde_json::json;
+
+    use super::*;
+    use crate::graphql::direct::DirectObjects;
+
+    struct Q;
+
+    #[Object]
+    impl Q {
+        async fn differences(&self) -> Vec<ConfigDifference> {
+            let a = json!({ "fast": 10, "risk": { "stop": 0.02, "size": [1, "two \"2\""] }, "name": "ä\n" });
+            let b = json!({ "fast": 10.5, "risk": { "stop": null }, "x": { "k": {} } });
+            config_differences(&[&a, &b])
+        }
+    }
+
+    #[tokio::test]
+    async fn differences_written_directly_are_the_bytes_async_graphql_writes() {
+        let schema = Schema::build(Q, EmptyMutation, EmptySubscription).finish();
+        let query = "{ differences { __typename path values p: path } }";
+        let standard = schema.execute(Request::new(query)).await;
+        let direct = schema.execute(Request::new(query).data(DirectObjects)).await;
+        assert!(standard.errors.is_empty(), "{:?}", standard.errors);
+        assert_ne!(direct.data, standard.data);
+        let (standard, direct) = (crate::http::json::response(&standard), crate::http::json::response(&direct));
+        assert_eq!(String::from_utf8(direct.expect("json")), String::from_utf8(standard.expect("json")));
     }
 }

@@ -192,6 +192,18 @@ pub fn optional_string(out: &mut Vec<u8>, text: Option<&str>) {
     }
 }
 
+/// `items` as a JSON array, each written by `write`.
+pub fn list<T>(out: &mut Vec<u8>, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
 /// A number as `http::json` writes async-graphql's `Value::Number` of it (a float that is
 /// not finite, which async-graphql turns into null, as null).
 pub fn number<N: serde::Serialize>(out: &mut Vec<u8>, n: Option<N>) {
