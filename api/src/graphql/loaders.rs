@@ -63,10 +63,15 @@ impl Loaders {
         }
     }
 
+    /// Queries the metrics of `run_ids` now (one statement); runs without have no row.
+    async fn read_metrics(&self, run_ids: &[Uuid]) -> async_graphql::Result<Vec<performance_metrics::Model>> {
+        monitoring::record_batch("metrics_prefetch", run_ids.len());
+        Ok(store::metrics::by_run_ids(&self.read, run_ids).await.map_err(ApiError::from)?)
+    }
+
     /// Queries the metrics of `run_ids` now and caches them, absences included.
     async fn fetch_metrics(&self, run_ids: Vec<Uuid>) -> async_graphql::Result<()> {
-        monitoring::record_batch("metrics_prefetch", run_ids.len());
-        let rows = store::metrics::by_run_ids(&self.read, &run_ids).await.map_err(ApiError::from)?;
+        let rows = self.read_metrics(&run_ids).await?;
         self.metrics.feed_many(with_absences(&run_ids, rows.into_iter().map(|m| (m.backtest_run_id, m)))).await;
         Ok(())
     }
@@ -218,12 +223,8 @@ pub async fn prefetch(
         return Ok(runs.into_iter().map(BacktestRun::from).collect());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-    let metrics = async {
-        monitoring::record_batch("metrics_prefetch", ids.len());
-        store::metrics::by_run_ids(&loaders.read, &ids).await.map_err(|e| async_graphql::Error::from(ApiError::from(e)))
-    };
     let refs: Vec<&backtest_run::Model> = runs.iter().collect();
-    let (metrics, ()) = tokio::try_join!(metrics, prefetch_originals(loaders, selections, &refs))?;
+    let (metrics, ()) = tokio::try_join!(loaders.read_metrics(&ids), prefetch_originals(loaders, selections, &refs))?;
     let mut metrics: HashMap<Uuid, performance_metrics::Model> =
         metrics.into_iter().map(|m| (m.backtest_run_id, m)).collect();
     let runs: Vec<BacktestRun> = runs

@@ -105,6 +105,18 @@ impl BacktestRun {
     }
 }
 
+impl RunObject {
+    /// The config as read with the run: its text, or its tree; `None` when the run was
+    /// read without it (`Configs::Omit`: JSON null in its place).
+    fn config_in_hand(&self) -> Option<JsonRef<'_>> {
+        match (&self.config_text, &self.run.config_snapshot) {
+            (Some(text), _) => Some(JsonRef::Text(text.clone())),
+            (None, serde_json::Value::Null) => None,
+            (None, tree) => Some(JsonRef::Tree(Cow::Borrowed(tree))),
+        }
+    }
+}
+
 impl Direct for RunObject {
     const TYPE_NAME: &'static str = "BacktestRun";
 
@@ -128,14 +140,10 @@ impl Direct for RunObject {
             "dateRangeEnd" => direct::string(out, &Date(run.date_range_end).text()),
             "initialCapital" => direct::string(out, &run.initial_capital.to_string()),
             "dataSource" => direct::string(out, &run.data_source),
-            "config" => match (&self.config_text, &run.config_snapshot) {
-                (Some(text), _) => out.extend_from_slice(text),
+            "config" => match self.config_in_hand() {
+                Some(config) => config.write(out),
                 // Read without it: the resolver fetches it.
-                (None, serde_json::Value::Null) => return false,
-                // A `serde_json::Value` always serializes.
-                (None, tree) => {
-                    let _ = serde_json::to_writer(&mut *out, tree);
-                }
+                None => return false,
             },
             "errorMessage" => direct::optional_string(out, run.error_message.as_deref()),
             "configHash" => {
@@ -194,11 +202,8 @@ impl RunObject {
     }
     /// The complete strategy configuration (config_snapshot).
     async fn config(&self, ctx: &Context<'_>) -> async_graphql::Result<JsonRef<'_>> {
-        if let Some(text) = &self.config_text {
-            return Ok(JsonRef::Text(text.clone()));
-        }
-        if !self.run.config_snapshot.is_null() {
-            return Ok(JsonRef::Tree(Cow::Borrowed(&self.run.config_snapshot)));
+        if let Some(config) = self.config_in_hand() {
+            return Ok(config);
         }
         // Read without its config (a page whose selection did not show it, reached here
         // through a fragment the look-ahead missed): fetch the whole run.

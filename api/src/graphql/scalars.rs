@@ -69,6 +69,20 @@ pub enum JsonRef<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct JsonText;
 
+impl JsonRef<'_> {
+    /// Appends the value's JSON text to `out` (text as it is): what `http::json` writes of
+    /// the value it resolves to under [`JsonText`].
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            JsonRef::Text(text) => out.extend_from_slice(text),
+            // A `serde_json::Value` always serializes.
+            JsonRef::Tree(value) => {
+                let _ = serde_json::to_writer(&mut *out, value.as_ref());
+            }
+        }
+    }
+}
+
 impl OutputType for JsonRef<'_> {
     fn type_name() -> Cow<'static, str> {
         <Json<serde_json::Value> as OutputType>::type_name()
@@ -86,8 +100,8 @@ impl OutputType for JsonRef<'_> {
                 .map(|value| to_graphql(&value))
                 .map_err(|e| ServerError::new(format!("a stored JSON value does not parse: {e}"), Some(field.pos))),
             JsonRef::Tree(value) if as_text && (value.is_object() || value.is_array()) => {
-                // A `serde_json::Value` always serializes.
-                let text = serde_json::to_vec(value.as_ref()).unwrap_or_else(|_| b"null".to_vec());
+                let mut text = Vec::new();
+                self.write(&mut text);
                 Ok(Value::Binary(Bytes::from(text)))
             }
             JsonRef::Tree(value) => Ok(to_graphql(value)),
