@@ -127,10 +127,11 @@ impl Direct for RunObject {
                 let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
                 direct::string(out, run.id.hyphenated().encode_lower(&mut id));
             }
-            "createdAt" => direct::string(out, &run.created_at.with_timezone(&Utc).to_rfc3339()),
-            "completedAt" => {
-                direct::optional_string(out, run.completed_at.map(|t| t.with_timezone(&Utc).to_rfc3339()).as_deref())
-            }
+            "createdAt" => direct::utc_time(out, &run.created_at.with_timezone(&Utc)),
+            "completedAt" => match run.completed_at {
+                Some(time) => direct::utc_time(out, &time.with_timezone(&Utc)),
+                None => out.extend_from_slice(b"null"),
+            },
             "durationSeconds" => direct::number(out, run.duration_seconds),
             "status" => direct::string(out, RunStatus::from(run.status).name()),
             "strategyName" => direct::string(out, &run.strategy_name),
