@@ -70,7 +70,8 @@ pub fn router(
     // The layers wrap the routed router once, as one service, rather than through
     // `Router::layer`, which boxes every route once per layer and clones each box on every
     // request: with five layers that was 15 boxed services cloned (allocated) and dropped
-    // per request, ~11,000 of a run by id's 184,000 instructions.
+    // per request (callgrind: with the state's `Arc` and the kept metric handles, a run by
+    // id went from 184,492 to 172,764 instructions).
     let service = ServiceBuilder::new()
         // Outermost: every request gets an id (the client's `x-request-id`, or a new
         // UUID), its span carries it, and the response echoes it.
