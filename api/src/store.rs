@@ -23,7 +23,7 @@ pub mod seed;
 use sea_orm::{DbBackend, Statement, Value};
 
 /// Tearsheet's tables: what `tearsheet seed` vacuums and `admin analyze` analyzes.
-pub const TABLES: [&str; 3] = ["backtest_runs", "performance_metrics", "run_facts"];
+pub const TABLES: [&str; 4] = ["backtest_runs", "performance_metrics", "run_facts", "run_fact_pairs"];
 
 pub(crate) fn stmt(sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)

@@ -47,6 +47,7 @@ migrations!(
     m0009_config_hash_except_seed,
     m0010_supplied_config_hashes,
     m0011_run_facts,
+    m0012_run_fact_pairs,
 );
 
 /// Runs the steps one after the other, each committed on its own.

@@ -31,10 +31,9 @@
 //! facts; the rows already there are filled in batches of ids (`ON CONFLICT DO NOTHING`
 //! leaves a row a trigger wrote meanwhile as it is).
 
-crate::migration!(
-    up: [
-        crate::Step::Atomic(
-            r#"
+/// The table, its upkeep functions and its triggers (m0012's `down` puts these functions
+/// back).
+pub const TABLE_AND_TRIGGERS: &str = r#"
 CREATE TABLE IF NOT EXISTS run_facts (
     id uuid PRIMARY KEY,
     created_at timestamptz NOT NULL,
@@ -135,8 +134,11 @@ CREATE OR REPLACE TRIGGER performance_metrics_facts_update AFTER UPDATE ON perfo
     REFERENCING NEW TABLE AS changed_metrics FOR EACH STATEMENT EXECUTE FUNCTION tearsheet_run_facts_of_new_metrics();
 CREATE OR REPLACE TRIGGER performance_metrics_facts_delete AFTER DELETE ON performance_metrics
     REFERENCING OLD TABLE AS changed_metrics FOR EACH STATEMENT EXECUTE FUNCTION tearsheet_run_facts_of_deleted_metrics();
-"#
-        ),
+"#;
+
+crate::migration!(
+    up: [
+        crate::Step::Atomic(TABLE_AND_TRIGGERS),
         crate::Step::Fill {
             source: "backtest_runs",
             sql: "INSERT INTO run_facts (id, created_at, status, strategy_name, strategy_type, instrument_symbol, \

@@ -14,7 +14,8 @@ pub use app::{TestApp, TestSchema};
 pub use db::TestDb;
 
 /// Runs whose `run_facts` row (m0011) is missing or differs from the runs and metrics it
-/// is derived from, and facts rows without a run, as text: "0" whenever the triggers kept up.
+/// is derived from (its `pair_id` included, m0012), and facts rows without a run, as text:
+/// "0" whenever the triggers kept up.
 pub async fn run_facts_mismatches(db: &impl sea_orm::ConnectionTrait) -> String {
     let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, RUN_FACTS_MISMATCHES);
     let row = db.query_one_raw(statement).await.expect("count facts mismatches").expect("a row");
@@ -33,6 +34,9 @@ const RUN_FACTS_MISMATCHES: &str = "SELECT (
            (r.created_at, r.status, r.strategy_name, r.strategy_type, r.instrument_symbol, r.data_source,
             r.original_run_id, r.config_hash_except_seed, pm.total_return::float8, pm.cagr::float8,
             pm.sharpe_ratio::float8, pm.sortino_ratio::float8, pm.max_drawdown::float8, pm.volatility::float8,
-            pm.win_rate::float8, pm.profit_factor::float8))
+            pm.win_rate::float8, pm.profit_factor::float8)
+        OR f.pair_id IS DISTINCT FROM (SELECT p.id FROM run_fact_pairs p
+                                      WHERE p.strategy_name = r.strategy_name
+                                        AND p.instrument_symbol = r.instrument_symbol))
   + (SELECT count(*) FROM run_facts f WHERE NOT EXISTS (SELECT 1 FROM backtest_runs r WHERE r.id = f.id))
 )::text";

@@ -14,14 +14,24 @@ macro_rules! insert_every_runs_facts {
     () => {
         "INSERT INTO run_facts AS f (id, created_at, status, strategy_name, strategy_type, instrument_symbol,
             data_source, original_run_id, config_hash_except_seed, f_total_return, f_cagr, f_sharpe_ratio,
-            f_sortino_ratio, f_max_drawdown, f_volatility, f_win_rate, f_profit_factor)
+            f_sortino_ratio, f_max_drawdown, f_volatility, f_win_rate, f_profit_factor, pair_id)
         SELECT r.id, r.created_at, r.status, r.strategy_name, r.strategy_type, r.instrument_symbol, r.data_source,
             r.original_run_id, r.config_hash_except_seed, pm.total_return::float8, pm.cagr::float8,
             pm.sharpe_ratio::float8, pm.sortino_ratio::float8, pm.max_drawdown::float8, pm.volatility::float8,
-            pm.win_rate::float8, pm.profit_factor::float8
-        FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id"
+            pm.win_rate::float8, pm.profit_factor::float8, p.id
+        FROM backtest_runs r LEFT JOIN performance_metrics pm ON pm.backtest_run_id = r.id
+        LEFT JOIN run_fact_pairs p ON p.strategy_name = r.strategy_name AND p.instrument_symbol = r.instrument_symbol"
     };
 }
+
+/// Adds the (strategy, instrument) pairs of every run that `run_fact_pairs` (m0012) lacks:
+/// run before [`FILL`] and the refresh, whose facts rows look their pairs up (a pair added
+/// in the same statement would not be visible to it).
+pub const ADD_PAIRS: &str = "INSERT INTO run_fact_pairs (strategy_name, instrument_symbol)
+    SELECT DISTINCT r.strategy_name, r.instrument_symbol FROM backtest_runs r
+    WHERE NOT EXISTS (SELECT 1 FROM run_fact_pairs p
+                      WHERE p.strategy_name = r.strategy_name AND p.instrument_symbol = r.instrument_symbol)
+    ON CONFLICT DO NOTHING";
 
 /// Every run's facts, by a plain INSERT into an empty `run_facts`: `tearsheet seed` fills
 /// empty tables with the facts triggers off, then writes the facts by this one statement
@@ -51,7 +61,7 @@ const REFRESH: &str = concat!(
             f_cagr = EXCLUDED.f_cagr, f_sharpe_ratio = EXCLUDED.f_sharpe_ratio,
             f_sortino_ratio = EXCLUDED.f_sortino_ratio, f_max_drawdown = EXCLUDED.f_max_drawdown,
             f_volatility = EXCLUDED.f_volatility, f_win_rate = EXCLUDED.f_win_rate,
-            f_profit_factor = EXCLUDED.f_profit_factor
+            f_profit_factor = EXCLUDED.f_profit_factor, pair_id = EXCLUDED.pair_id
         WHERE f IS DISTINCT FROM EXCLUDED
         RETURNING 1
     )
@@ -60,6 +70,7 @@ const REFRESH: &str = concat!(
 
 /// Brings every facts row in line with its run; (rows written, rows removed).
 pub async fn refresh(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> {
+    sql(Shape::write("refresh_fact_pairs"), db.execute_raw(stmt(ADD_PAIRS, []))).await?;
     let row = sql(Shape::write("refresh_facts"), db.query_one_raw(stmt(REFRESH, []))).await?;
     let row = row.ok_or_else(|| DbErr::Custom("refreshing run_facts returned no row".into()))?;
     Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))

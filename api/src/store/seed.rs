@@ -266,6 +266,7 @@ pub async fn seed(db: &DatabaseConnection, spec: SeedSpec, mut progress: impl Fn
             txn.execute_raw(stmt(sql.as_str(), chunk_values(spec, lo, hi))).await?;
             progress(Step::Rows(hi));
         }
+        txn.execute_unprepared(facts::ADD_PAIRS).await?;
         txn.execute_unprepared(facts::FILL).await?;
         for (table, trigger) in facts::INSERT_TRIGGERS {
             txn.execute_unprepared(&format!("ALTER TABLE {table} ENABLE TRIGGER {trigger}")).await?;
@@ -318,14 +319,14 @@ fn chunk_values(spec: SeedSpec, lo: u64, hi: u64) -> Vec<Value> {
     ]
 }
 
-/// Name and `CREATE INDEX` statement of every index on the two tables that backs no
-/// constraint (primary keys and unique constraints stay: they keep the load correct).
+/// Name and `CREATE INDEX` statement of every index on the runs, metrics and facts tables
+/// that backs no constraint (primary keys and unique constraints stay: they keep the load correct).
 async fn secondary_indexes(txn: &DatabaseTransaction) -> Result<Vec<(String, String)>, DbErr> {
     let rows = txn
         .query_all_raw(stmt(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
              FROM pg_index i
-             WHERE i.indrelid IN ('backtest_runs'::regclass, 'performance_metrics'::regclass)
+             WHERE i.indrelid IN ('backtest_runs'::regclass, 'performance_metrics'::regclass, 'run_facts'::regclass)
                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
              ORDER BY 1",
             [],

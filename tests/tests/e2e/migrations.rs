@@ -20,7 +20,7 @@ async fn migrations_go_up_down_and_up_again() {
     let test_db = TestDb::empty().await;
     let db = test_db.connect().await;
     Migrator::up(&db, None).await.expect("up");
-    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_facts"]);
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_fact_pairs", "run_facts"]);
     let indexes_after_first_up =
         strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
 
@@ -36,7 +36,7 @@ async fn migrations_go_up_down_and_up_again() {
     );
 
     Migrator::up(&db, None).await.expect("up again");
-    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_facts"]);
+    assert_eq!(tables(&db).await, ["backtest_runs", "performance_metrics", "run_fact_pairs", "run_facts"]);
     let indexes_after_second_up =
         strings(&db, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1").await;
     assert_eq!(indexes_after_first_up, indexes_after_second_up);

@@ -505,6 +505,7 @@ fn group_inputs() -> Vec<Value> {
             let mut input = run_input(json!({
                 "id": uuid(i), "createdAt": created(i),
                 "strategyName": if i % 3 == 0 { "A" } else { "B" },
+                "instrumentSymbol": if i % 4 < 2 { "AAPL" } else { "MSFT" },
                 "config": config,
             }));
             if i % 5 == 4 {
@@ -560,12 +561,13 @@ fn assert_oracle_groups(groups: &[Value], inputs: &[Value]) {
             .filter(|i| {
                 key.iter().all(|(name, value)| match name.as_str() {
                     "strategyName" => i["strategyName"] == *value,
+                    "instrumentSymbol" => i["instrumentSymbol"] == *value,
                     "risk.stop" => i["config"]["risk"]["stop"] == *value,
                     other => panic!("a key the oracle does not know: {other}"),
                 })
             })
             .collect();
-        let (strategy, stop) = (&key["strategyName"], key.get("risk.stop"));
+        let (strategy, stop) = (&key["strategyName"], key.get("risk.stop").or(key.get("instrumentSymbol")));
         assert_eq!(group["runCount"].as_u64(), Some(members.len() as u64), "{strategy} {stop:?}");
         let successes = members.iter().filter(|i| i["status"] == "SUCCESS").count() as f64;
         assert!(close(Some(successes / members.len() as f64), &group["successRate"]), "{group}");
@@ -597,6 +599,106 @@ fn assert_oracle_groups(groups: &[Value], inputs: &[Value]) {
     }
 }
 
+/// The groups of strategy × instrument come ordered by Sharpe's `statistic` in
+/// `direction`, nulls last, ties by strategy and then instrument (assumes
+/// `metrics(only: [SHARPE_RATIO, …])`).
+fn assert_oracle_groups_in_order(groups: &[Value], statistic: &str, direction: &str) {
+    let field = statistic.to_lowercase();
+    let sort_key = |g: &Value| {
+        let value = g["metrics"][0][field.as_str()].as_f64();
+        let key =
+            [&g["key"]["strategyName"], &g["key"]["instrumentSymbol"]].map(|v| v.as_str().expect("name").to_owned());
+        (value, key)
+    };
+    for pair in groups.windows(2) {
+        let ((a, ka), (b, kb)) = (sort_key(&pair[0]), sort_key(&pair[1]));
+        let in_order = match (a, b) {
+            (Some(a), Some(b)) if a == b => ka < kb,
+            (Some(a), Some(b)) => (direction == "ASC") == (a < b),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => ka < kb,
+        };
+        assert!(in_order, "{statistic} {direction}: {:?} then {:?}", sort_key(&pair[0]), sort_key(&pair[1]));
+    }
+}
+
+/// The two statements `runGroups` has for strategy × instrument (one aggregate per metric
+/// over the pair indexes, m0012; one aggregate over everything) agree on seeded data with
+/// re-runs, failed runs without metrics and ~70 pairs, for every order, limit, best run
+/// and name filter: exactly, but for means and deviations, whose sums run in another
+/// order.
+#[tokio::test]
+async fn both_statements_for_strategy_by_instrument_give_the_same_groups() {
+    use tearsheet_api::store::groups::{self, GroupColumn, GroupOrder, GroupSpec, Statistic};
+    use tearsheet_api::store::metrics::Metric;
+    use tearsheet_api::store::query::Filter;
+    use tearsheet_api::store::seed::{self, SeedSpec};
+    let app = TestApp::spawn().await;
+    let db = app.db.connect().await;
+    seed::seed(&db, SeedSpec { runs: 3000, seed: 5, reruns_per_mille: 100 }, |_| {}).await.expect("seed");
+
+    let mut specs = Vec::new();
+    let base = GroupSpec::strategy_by_instrument();
+    specs.push(base.clone());
+    for statistic in
+        [Statistic::RunCount, Statistic::Mean, Statistic::Median, Statistic::Stddev, Statistic::Min, Statistic::Max]
+    {
+        for descending in [false, true] {
+            for metric in [Metric::SharpeRatio, Metric::MaxDrawdown, Metric::ProfitFactor] {
+                let order = GroupOrder { statistic, metric: Some(metric), descending };
+                specs.push(GroupSpec { order: Some(order), limit: 7, statistics: vec![Metric::Cagr], ..base.clone() });
+            }
+        }
+    }
+    specs.push(GroupSpec {
+        grouping: groups::Grouping {
+            columns: vec![GroupColumn::InstrumentSymbol, GroupColumn::StrategyName],
+            ..groups::Grouping::default()
+        },
+        best: Metric::ALL.to_vec(),
+        ..base.clone()
+    });
+    let (strategy, instrument) = {
+        let rows = groups::groups(&db, &base).await.expect("groups");
+        let key = &rows[0].key;
+        (
+            key["strategyName"].as_str().expect("name").to_owned(),
+            key["instrumentSymbol"].as_str().expect("s").to_owned(),
+        )
+    };
+    for filter in [
+        Filter { strategy_name: Some(strategy.clone()), ..Filter::default() },
+        Filter { instrument_symbol: Some(instrument.clone()), ..Filter::default() },
+        Filter { strategy_name: Some(strategy), instrument_symbol: Some(instrument), ..Filter::default() },
+    ] {
+        specs.push(GroupSpec { filter, best: vec![Metric::MaxDrawdown, Metric::SharpeRatio], ..base.clone() });
+    }
+
+    for spec in &specs {
+        let pairs = groups::groups_from(&db, spec, groups::pair_sql(spec).expect("a pair statement"))
+            .await
+            .expect("pair groups");
+        let single =
+            groups::groups_from(&db, spec, groups::single_aggregate_sql(spec)).await.expect("single aggregate groups");
+        assert!(!pairs.is_empty(), "{spec:?}");
+        assert_eq!(pairs.len(), single.len(), "{spec:?}");
+        for (p, s) in pairs.iter().zip(&single) {
+            assert_eq!((&p.key, p.run_count, p.success_rate, &p.best), (&s.key, s.run_count, s.success_rate, &s.best));
+            for (a, b) in p.stats.iter().zip(&s.stats) {
+                assert_eq!((a.metric, a.count, a.min, a.median, a.max), (b.metric, b.count, b.min, b.median, b.max));
+                for (x, y) in [(a.mean, b.mean), (a.stddev, b.stddev)] {
+                    let close = match (x, y) {
+                        (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                        (x, y) => x == y,
+                    };
+                    assert!(close, "{:?}: {x:?} against {y:?} in {:?}", a.metric, p.key);
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn run_groups_compute_every_statistic_like_the_oracle() {
     let app = TestApp::spawn().await;
@@ -610,15 +712,37 @@ async fn run_groups_compute_every_statistic_like_the_oracle() {
             bestDrawdown: best(metric: MAX_DRAWDOWN) { id } } }";
     // A config path makes the statement read the runs and their metrics; columns alone
     // read `run_facts` (m0011): both against the same oracle.
+    // Strategy × instrument reads the pair indexes (m0012), one aggregate per metric.
+    let pairs = json!({ "keys": ["STRATEGY_NAME", "INSTRUMENT_SYMBOL"] });
     let cases = [
-        (json!({ "keys": ["STRATEGY_NAME"], "configPaths": [["risk", "stop"]] }), 4, "A/B x two stop losses"),
-        (json!({ "keys": ["STRATEGY_NAME"] }), 2, "A/B"),
+        (
+            json!({ "keys": ["STRATEGY_NAME"], "configPaths": [["risk", "stop"]] }),
+            json!(null),
+            4,
+            "A/B x two stop losses",
+        ),
+        (json!({ "keys": ["STRATEGY_NAME"] }), json!(null), 2, "A/B"),
+        (pairs.clone(), json!(null), 4, "A/B x AAPL/MSFT"),
+        (json!({ "keys": ["INSTRUMENT_SYMBOL", "STRATEGY_NAME"] }), json!(null), 4, "AAPL/MSFT x A/B"),
+        (pairs.clone(), json!({ "strategyName": "B" }), 2, "B x AAPL/MSFT"),
+        (pairs.clone(), json!({ "strategyName": "B", "instrumentSymbol": "MSFT" }), 1, "B x MSFT"),
+        (pairs.clone(), json!({ "strategyName": "nobody" }), 0, "no runs"),
     ];
-    for (grouping, count, what) in cases {
-        let data = app.data(query, json!({ "g": grouping })).await;
+    for (grouping, filter, count, what) in cases {
+        let data = app.data(query, json!({ "g": grouping, "f": filter })).await;
         let groups = data["runGroups"].as_array().expect("groups");
         assert_eq!(groups.len(), count, "{what}: {groups:#?}");
         assert_oracle_groups(groups, &inputs);
+    }
+    // Ordered by a statistic: every statistic both ways, nulls last, ties by key.
+    for statistic in ["MEAN", "MEDIAN", "STDDEV", "MIN", "MAX"] {
+        for direction in ["ASC", "DESC"] {
+            let order = json!({ "statistic": statistic, "metric": "SHARPE_RATIO", "direction": direction });
+            let data = app.data(query, json!({ "g": pairs, "o": order })).await;
+            let groups = data["runGroups"].as_array().expect("groups");
+            assert_eq!(groups.len(), 4, "{statistic} {direction}");
+            assert_oracle_groups_in_order(groups, statistic, direction);
+        }
     }
 
     // Robustness across seeds: the config minus `seed`, ordered by mean Sharpe.
@@ -928,6 +1052,16 @@ async fn groups_read_from_run_facts_follow_every_write_whoever_makes_it() {
     let from_runs = app.data(query, json!({ "f": { "config": {} } })).await;
     // Sums of floats in another row order differ in their last bits.
     assert_same_up_to_rounding(&from_facts, &from_runs, "runGroups");
+    // Strategy × instrument from the pair indexes (m0012), against the runs.
+    let pairs_query = query.replace("STRATEGY_NAME, STATUS", "STRATEGY_NAME, INSTRUMENT_SYMBOL");
+    let by_pairs = || async {
+        let from_pairs = app.data(&pairs_query, json!({})).await;
+        let from_runs = app.data(&pairs_query, json!({ "f": { "config": {} } })).await;
+        assert_same_up_to_rounding(&from_pairs, &from_runs, "runGroups by strategy x instrument");
+        from_pairs
+    };
+    let c = by_pairs().await["runGroups"].as_array().expect("groups").iter().any(|g| g["key"]["strategyName"] == "C");
+    assert!(c, "a pair first met in an UPDATE groups its runs");
     let groups = from_facts["runGroups"].as_array().expect("groups");
     let c = groups.iter().filter(|g| g["key"]["strategyName"] == "C").map(|g| g["runCount"].as_u64().expect("n"));
     assert_eq!(c.sum::<u64>(), 3, "the SQL writes show: {groups:#?}");
@@ -964,6 +1098,8 @@ async fn groups_read_from_run_facts_follow_every_write_whoever_makes_it() {
     let data = app.data(query, json!({})).await;
     let d = data["runGroups"].as_array().expect("groups").iter().any(|g| g["key"]["strategyName"] == "D");
     assert!(d, "groups read the mended facts: {data:#?}");
+    let d = by_pairs().await["runGroups"].as_array().expect("groups").iter().any(|g| g["key"]["strategyName"] == "D");
+    assert!(d, "the mended facts have their pairs");
 }
 
 /// `a` and `b` hold the same JSON but for numbers, which may differ by float rounding.
