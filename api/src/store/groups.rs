@@ -332,7 +332,9 @@ pub fn single_aggregate_sql(spec: &GroupSpec) -> (Sql, Vec<(String, KeyKind)>) {
 /// PostgreSQL runs as a Parallel Append, each branch an index-only scan already in group
 /// order under a GroupAggregate; the branches' rows (one per pair and branch) are then
 /// pivoted into one row per pair and the pair's names joined. `None` for any other
-/// grouping or filter.
+/// grouping or filter: a filter on another column would make every branch read the table
+/// rather than its index alone, and the single aggregate is faster then (half the runs by
+/// creation time, 100,000 runs: ~126 against ~180 ms).
 ///
 /// Why: in [`single_aggregate_sql`] every statistic of every metric is computed in one
 /// serial aggregate, and the medians cannot be split over workers (an ordered-set
