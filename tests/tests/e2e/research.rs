@@ -625,9 +625,9 @@ fn assert_oracle_groups_in_order(groups: &[Value], statistic: &str, direction: &
 
 /// The two statements `runGroups` has for strategy × instrument (one aggregate per metric
 /// over the pair indexes, m0012; one aggregate over everything) agree on seeded data with
-/// re-runs, failed runs without metrics and ~70 pairs, for every order, limit, best run
-/// and name filter: exactly, but for means and deviations, whose sums run in another
-/// order.
+/// re-runs, failed runs without metrics and 384 pairs of a few runs each, for every
+/// order, limit, best run and name filter: exactly, but for means and deviations, whose
+/// sums run in another order. (Ties for the best run are the oracle test's, below.)
 #[tokio::test]
 async fn both_statements_for_strategy_by_instrument_give_the_same_groups() {
     use tearsheet_api::store::groups::{self, GroupColumn, GroupOrder, GroupSpec, Statistic};
@@ -667,6 +667,31 @@ async fn both_statements_for_strategy_by_instrument_give_the_same_groups() {
             key["instrumentSymbol"].as_str().expect("s").to_owned(),
         )
     };
+    // Three runs of that pair tie for its best Sharpe and its best drawdown: the best run
+    // is the smallest of their ids.
+    let tied: Vec<uuid::Uuid> = {
+        use sea_orm::ConnectionTrait as _;
+        let tie = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE performance_metrics SET sharpe_ratio = 9.5, max_drawdown = 0.0001 WHERE backtest_run_id IN (
+               SELECT r.id FROM backtest_runs r JOIN performance_metrics m ON m.backtest_run_id = r.id
+               WHERE r.strategy_name = $1 AND r.instrument_symbol = $2 ORDER BY r.created_at LIMIT 3)
+             RETURNING backtest_run_id",
+            [strategy.clone().into(), instrument.clone().into()],
+        );
+        let rows = db.query_all_raw(tie).await.expect("tie three runs");
+        rows.iter().map(|r| r.try_get_by_index(0).expect("id")).collect()
+    };
+    assert_eq!(tied.len(), 3);
+    let tied_pair = GroupSpec { best: vec![Metric::SharpeRatio, Metric::MaxDrawdown], ..base.clone() };
+    let best = groups::groups(&db, &tied_pair).await.expect("groups");
+    let group = best
+        .iter()
+        .find(|g| g.key["strategyName"] == strategy.as_str() && g.key["instrumentSymbol"] == instrument.as_str());
+    let smallest = tied.iter().min().copied();
+    let group = group.expect("the tied pair's group");
+    assert_eq!(group.best, [(Metric::SharpeRatio, smallest), (Metric::MaxDrawdown, smallest)]);
+    specs.push(tied_pair);
     for filter in [
         Filter { strategy_name: Some(strategy.clone()), ..Filter::default() },
         Filter { instrument_symbol: Some(instrument.clone()), ..Filter::default() },
