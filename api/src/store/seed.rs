@@ -320,7 +320,8 @@ fn chunk_values(spec: SeedSpec, lo: u64, hi: u64) -> Vec<Value> {
 }
 
 /// Name and `CREATE INDEX` statement of every index on the runs, metrics and facts tables
-/// that backs no constraint (primary keys and unique constraints stay: they keep the load correct).
+/// that backs no constraint (primary keys and unique constraints stay: they keep the load
+/// correct).
 async fn secondary_indexes(txn: &DatabaseTransaction) -> Result<Vec<(String, String)>, DbErr> {
     let rows = txn
         .query_all_raw(stmt(

@@ -73,12 +73,14 @@ pub fn pair_sql(spec: &GroupSpec) -> Option<(Sql, Vec<(String, KeyKind)>)> {
     let branch = |metric: Metric| metrics.iter().position(|m| *m == metric).expect("every metric used has a branch");
 
     let mut sql = Sql::default();
-    // A filter on the names is a filter on pairs: `pair_id` is in every index used.
-    let pairs_condition = |sql: &mut Sql| {
+    // Each branch's WHERE. A filter on the names is a filter on pairs: `pair_id` is in
+    // every index used.
+    let branch_where = |sql: &mut Sql| {
+        sql.push(" WHERE TRUE");
         if strategy_name.is_none() && instrument_symbol.is_none() {
             return;
         }
-        sql.push(" WHERE r.pair_id IN (SELECT p.id FROM run_fact_pairs p WHERE TRUE");
+        sql.push(" AND r.pair_id IN (SELECT p.id FROM run_fact_pairs p WHERE TRUE");
         if let Some(name) = strategy_name {
             sql.push(" AND p.strategy_name = ").bind(name.clone());
         }
@@ -113,20 +115,19 @@ pub fn pair_sql(spec: &GroupSpec) -> Option<(Sql, Vec<(String, KeyKind)>)> {
         " FROM (SELECT -2 AS m, r.pair_id AS k, count(*) AS runs, NULL::int8 AS ok, NULL::int8 AS c, \
          NULL::float8 AS a, NULL::float8 AS s, NULL::float8[] AS q FROM run_facts r",
     );
-    pairs_condition(&mut sql);
+    branch_where(&mut sql);
     sql.push(
         " GROUP BY r.pair_id UNION ALL SELECT -1, r.pair_id, NULL, count(*), NULL, NULL, NULL, NULL FROM run_facts r",
     );
-    pairs_condition(&mut sql);
-    sql.push(if strategy_name.is_some() || instrument_symbol.is_some() { " AND" } else { " WHERE" });
-    sql.push(" r.status = 'success' GROUP BY r.pair_id");
+    branch_where(&mut sql);
+    sql.push(" AND r.status = 'success' GROUP BY r.pair_id");
     for (j, metric) in metrics.iter().enumerate() {
         let v = format!("r.f_{}", metric.column());
         sql.push(&format!(
             " UNION ALL SELECT {j}, r.pair_id, NULL, NULL, count({v}), avg({v}), stddev_samp({v}), \
              percentile_cont('{{0,0.5,1}}'::float8[]) WITHIN GROUP (ORDER BY {v}) FROM run_facts r"
         ));
-        pairs_condition(&mut sql);
+        branch_where(&mut sql);
         sql.push(" GROUP BY r.pair_id");
     }
     sql.push(") u GROUP BY u.k) g JOIN run_fact_pairs p ON p.id = g.k");
